@@ -9,6 +9,7 @@ error become an allow: anything that goes wrong while deciding is a ``deny`` wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -119,6 +120,51 @@ class Governor:
         Raises:
             InvalidToolCall: the request is malformed (recorded as a rejected request).
         """
+        parsed, decision, entry = self.prepare(request, credential_id=credential_id, source=source)
+        try:
+            self.audit.append(entry)
+        except Exception as exc:  # noqa: BLE001 - fail closed: unrecorded means not given
+            decision = _unrecorded(decision, exc)
+        self._after(parsed, decision)
+        return decision
+
+    async def decide_async(
+        self,
+        request: ActionRequest | Mapping[str, Any],
+        *,
+        credential_id: str | None = None,
+        source: str | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> Decision:
+        """Like :meth:`decide`, but waits for the audit commit without blocking a loop.
+
+        Used by the HTTP server: evaluation runs inline (tens of microseconds), the
+        commit is awaited, so many requests share one group commit.
+        """
+        parsed, decision, entry = self.prepare(request, credential_id=credential_id, source=source)
+        submit = getattr(self.audit, "submit", None)
+        try:
+            if submit is None:
+                self.audit.append(entry)
+            else:
+                await asyncio.wait_for(asyncio.wrap_future(submit(entry)), timeout_seconds)
+        except Exception as exc:  # noqa: BLE001 - fail closed: unrecorded means not given
+            decision = _unrecorded(decision, exc)
+        self._after(parsed, decision)
+        return decision
+
+    def prepare(
+        self,
+        request: ActionRequest | Mapping[str, Any],
+        *,
+        credential_id: str | None = None,
+        source: str | None = None,
+    ) -> tuple[ActionRequest, Decision, dict[str, Any]]:
+        """Evaluate a request and build its audit entry, without recording anything.
+
+        Raises:
+            InvalidToolCall: the request is malformed (recorded as a rejected request).
+        """
         now = self._clock.now()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if not isinstance(request, ActionRequest):
@@ -143,7 +189,7 @@ class Governor:
                 decided_at=now,
                 shadow=verdict.shadow,
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - fail closed: any error while deciding denies
             log.exception("error while deciding %s; denying", decision_id)
             decision = Decision(
                 decision_id=decision_id,
@@ -159,19 +205,6 @@ class Governor:
                 policy_version=policy.version,
                 decided_at=now,
             )
-        decision = self._record(request, decision, credential_id, source)
-        if decision.outcome is Outcome.ALLOW and request.session_id:
-            labels = frozenset(request.resource.labels) if request.resource else frozenset()
-            self._sessions.record_call(request.session_id, request.tool, labels)
-        return decision
-
-    def _record(
-        self,
-        request: ActionRequest,
-        decision: Decision,
-        credential_id: str | None,
-        source: str | None,
-    ) -> Decision:
         entry = decision_entry(
             request,
             decision,
@@ -179,31 +212,24 @@ class Governor:
             redact_arguments=self._redact,
             source=source,
         )
-        try:
-            self.audit.append(entry)
-        except Exception as exc:  # noqa: BLE001 - fail closed: unrecorded means not given
-            log.critical(
-                "audit store unavailable (%s); denying decision %s", exc, decision.decision_id
-            )
-            return replace(
-                decision,
-                outcome=Outcome.DENY,
-                reasons=(
-                    Reason(
-                        "lictor/audit-unavailable",
-                        Outcome.DENY,
-                        "the audit trail could not record this decision, so it is denied",
-                        ReasonCode.EVALUATION_ERROR,
-                    ),
-                ),
-            )
-        return decision
+        return request, decision, entry
+
+    def _after(self, request: ActionRequest, decision: Decision) -> None:
+        """Update session state once an allow is on record."""
+        if decision.outcome is Outcome.ALLOW and request.session_id:
+            labels = frozenset(request.resource.labels) if request.resource else frozenset()
+            self._sessions.record_call(request.session_id, request.tool, labels)
 
     def _record_rejection(
         self, raw: object, exc: InvalidToolCall, now: Any, source: str | None
     ) -> None:
+        entry = rejected_entry(raw, exc.message, exc.pointer, at=now, source=source)
+        submit = getattr(self.audit, "submit", None)
         try:
-            self.audit.append(rejected_entry(raw, exc.message, exc.pointer, at=now, source=source))
+            if submit is not None:
+                submit(entry)  # do not wait: the caller gets its 4xx either way
+            else:
+                self.audit.append(entry)
         except LictorError:
             log.critical("audit store unavailable; rejected request not recorded")
 
@@ -231,3 +257,20 @@ class Governor:
         session_id = entry.get("session_id")
         if session_id and result.labels:
             self._sessions.add_labels(str(session_id), frozenset(result.labels))
+
+
+def _unrecorded(decision: Decision, exc: BaseException) -> Decision:
+    """Turn a decision whose audit entry could not be committed into a deny."""
+    log.critical("audit store unavailable (%s); denying decision %s", exc, decision.decision_id)
+    return replace(
+        decision,
+        outcome=Outcome.DENY,
+        reasons=(
+            Reason(
+                "lictor/audit-unavailable",
+                Outcome.DENY,
+                "the audit trail could not record this decision, so it is denied",
+                ReasonCode.EVALUATION_ERROR,
+            ),
+        ),
+    )

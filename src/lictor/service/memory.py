@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lictor.core.agents import Agent
+from lictor.core.audit.chain import Checkpoint, SealedRecord, seal_many
+from lictor.core.decisions import parse_time
+from lictor.errors import Conflict, NotFound
+from lictor.service.ports import AuditPage, AuditQuery, Credential
 from lictor.core.policy import SessionFacts
 from lictor.core.requests import AgentId
 
@@ -59,9 +64,13 @@ class MemoryAgents:
         """Insert or replace a record."""
         self._agents[agent.id] = agent
 
-    def all(self) -> list[Agent]:
+    def list(self) -> list[Agent]:
         """Return every record, sorted by id."""
         return sorted(self._agents.values(), key=lambda a: a.id)
+
+    def delete(self, agent_id: str) -> bool:
+        """Remove a record; return whether it existed."""
+        return self._agents.pop(AgentId(agent_id), None) is not None
 
 
 class MemorySessions:
@@ -132,3 +141,134 @@ class MemoryAudit:
         """Return the decision entry with this id."""
         with self._lock:
             return self._by_decision.get(decision_id)
+
+
+class MemoryAuditStore:
+    """A hash-chained trail in a list: the reference implementation of ``AuditStore``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[SealedRecord] = []
+        self._decisions: dict[str, SealedRecord] = {}
+        self._checkpoints: list[Checkpoint] = []
+
+    def append_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[SealedRecord]:
+        """Seal after the head and keep."""
+        with self._lock:
+            sealed = seal_many(self._records[-1] if self._records else None, payloads)
+            self._records.extend(sealed)
+            for record in sealed:
+                if record.payload.get("kind") == "decision":
+                    self._decisions[str(record.payload.get("decision_id"))] = record
+            return sealed
+
+    def head(self) -> SealedRecord | None:
+        """Return the last record."""
+        with self._lock:
+            return self._records[-1] if self._records else None
+
+    def size(self) -> int:
+        """Return the number of records."""
+        with self._lock:
+            return len(self._records)
+
+    def records(self, start: int = 0, end: int | None = None) -> Iterator[SealedRecord]:
+        """Yield records in ``[start, end)``."""
+        with self._lock:
+            chosen = self._records[start:end]
+        yield from chosen
+
+    def find_decision(self, decision_id: str) -> SealedRecord | None:
+        """Return the decision record with this id."""
+        with self._lock:
+            return self._decisions.get(decision_id)
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        """Filter in memory, in seq order."""
+        with self._lock:
+            candidates = self._records[query.after_seq + 1 :]
+        found: list[SealedRecord] = []
+        for record in candidates:
+            if matches_query(record.payload, query):
+                found.append(record)
+                if len(found) > query.limit:
+                    break
+        more = len(found) > query.limit
+        page = tuple(found[: query.limit])
+        return AuditPage(page, page[-1].seq if more and page else None)
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Keep a checkpoint."""
+        with self._lock:
+            self._checkpoints.append(checkpoint)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Return all checkpoints, oldest first."""
+        with self._lock:
+            return list(self._checkpoints)
+
+
+def matches_query(payload: Mapping[str, Any], query: AuditQuery) -> bool:
+    """Return whether an audit payload passes the query's filters (the reference logic)."""
+    principal = payload.get("principal")
+    principal_id = principal.get("id") if isinstance(principal, Mapping) else None
+    checks = (
+        (query.agent_id, payload.get("agent_id")),
+        (query.principal_id, principal_id),
+        (query.tool, payload.get("tool")),
+        (query.outcome, payload.get("outcome")),
+        (query.session_id, payload.get("session_id")),
+        (query.decision_id, payload.get("decision_id")),
+        (query.kind, payload.get("kind")),
+    )
+    if any(want is not None and have != want for want, have in checks):
+        return False
+    if query.since is not None or query.until is not None:
+        at = payload.get("at")
+        if not isinstance(at, str):
+            return False
+        moment = parse_time(at)
+        if query.since is not None and moment < query.since:
+            return False
+        if query.until is not None and moment >= query.until:
+            return False
+    return True
+
+
+class MemoryCredentials:
+    """Credential records in a dict."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[Credential, str]] = {}
+
+    def add(self, credential: Credential, secret_hash: str) -> None:
+        """Store a new credential."""
+        with self._lock:
+            if credential.id in self._items:
+                raise Conflict("credential", credential.id)
+            self._items[credential.id] = (credential, secret_hash)
+
+    def get(self, credential_id: str) -> tuple[Credential, str] | None:
+        """Return the record and its secret hash."""
+        with self._lock:
+            return self._items.get(credential_id)
+
+    def list(self, subject: str | None = None) -> list[Credential]:
+        """Return credentials, oldest first."""
+        with self._lock:
+            items = [c for c, _ in self._items.values()]
+        chosen = [c for c in items if subject is None or c.subject == subject]
+        return sorted(chosen, key=lambda c: (c.created_at, c.id))
+
+    def revoke(self, credential_id: str, at: datetime) -> Credential:
+        """Mark revoked (idempotent)."""
+        with self._lock:
+            found = self._items.get(credential_id)
+            if found is None:
+                raise NotFound("credential", credential_id)
+            credential, secret_hash = found
+            if credential.revoked_at is None:
+                credential = replace(credential, revoked_at=at)
+                self._items[credential_id] = (credential, secret_hash)
+            return credential

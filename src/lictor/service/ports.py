@@ -6,11 +6,15 @@ ones live in :mod:`lictor.store`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from lictor.core.agents import Agent
+from lictor.core.audit.chain import Checkpoint, SealedRecord
+from lictor.core.decisions import format_time
 from lictor.core.policy import SessionFacts
 
 
@@ -55,4 +59,164 @@ class AuditLog(Protocol):
 
     def find_decision(self, decision_id: str) -> Mapping[str, Any] | None:
         """Return the decision entry with this id, if recorded."""
+        ...
+
+
+# --- durable state (issue: server, storage, audit trail) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters for reading the audit trail; every given field must match.
+
+    ``after_seq`` is the paging cursor: records with ``seq > after_seq``, in seq order.
+    Times compare on the entry's ``at`` field (RFC 3339 UTC).
+    """
+
+    agent_id: str | None = None
+    principal_id: str | None = None
+    tool: str | None = None
+    outcome: str | None = None
+    session_id: str | None = None
+    decision_id: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = -1
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of audit records; ``next_after_seq`` is None on the last page."""
+
+    records: tuple[SealedRecord, ...]
+    next_after_seq: int | None
+
+
+class AuditStore(Protocol):
+    """The durable, hash-chained audit trail.
+
+    ``append_batch`` seals the payloads after the current head (prev hash, seq) and
+    commits them in one transaction; it returns only when they are durable. It must be
+    safe against concurrent appenders on other nodes sharing the store (the chain never
+    forks): adapters serialise appends with a database lock.
+    """
+
+    def append_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[SealedRecord]:
+        """Seal and durably store payloads; return the sealed records in order."""
+        ...
+
+    def head(self) -> SealedRecord | None:
+        """Return the last record, or None for an empty trail."""
+        ...
+
+    def size(self) -> int:
+        """Return the number of records."""
+        ...
+
+    def records(self, start: int = 0, end: int | None = None) -> Iterator[SealedRecord]:
+        """Yield records with ``start <= seq < end`` in seq order, streaming."""
+        ...
+
+    def find_decision(self, decision_id: str) -> SealedRecord | None:
+        """Return the ``decision`` record with this id."""
+        ...
+
+    def query(self, query: AuditQuery) -> AuditPage:
+        """Return one page of records matching the filters."""
+        ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store a signed checkpoint."""
+        ...
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Return all checkpoints, oldest first."""
+        ...
+
+
+class AgentStore(Protocol):
+    """The inventory, readable and writable."""
+
+    def get(self, agent_id: str) -> Agent | None:
+        """Return the agent record, or None if it is not registered."""
+        ...
+
+    def list(self) -> list[Agent]:
+        """Return every record, sorted by id."""
+        ...
+
+    def put(self, agent: Agent) -> None:
+        """Insert or replace a record."""
+        ...
+
+    def delete(self, agent_id: str) -> bool:
+        """Remove a record; return whether it existed."""
+        ...
+
+
+class CredentialKind(StrEnum):
+    """Who holds a credential: an agent, or a person operating Lictor."""
+
+    AGENT = "agent"
+    ADMIN = "admin"
+
+
+class Role(StrEnum):
+    """What a credential may do. Agents only decide and report."""
+
+    AGENT = "agent"
+    ADMIN = "admin"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A bearer credential's record. The secret itself is never stored, only its hash."""
+
+    id: str
+    kind: CredentialKind
+    subject: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None = None
+    description: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        """True until revoked."""
+        return self.revoked_at is None
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the wire form (no secret, no hash)."""
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "subject": self.subject,
+            "role": self.role.value,
+            "created_at": format_time(self.created_at),
+            "revoked_at": format_time(self.revoked_at) if self.revoked_at else None,
+            "description": self.description,
+        }
+
+
+class CredentialStore(Protocol):
+    """Credential records keyed by id, each with the SHA-256 of its secret."""
+
+    def add(self, credential: Credential, secret_hash: str) -> None:
+        """Store a new credential; raise Conflict if the id exists."""
+        ...
+
+    def get(self, credential_id: str) -> tuple[Credential, str] | None:
+        """Return the record and its secret hash."""
+        ...
+
+    def list(self, subject: str | None = None) -> list[Credential]:
+        """Return credentials, optionally of one subject, oldest first."""
+        ...
+
+    def revoke(self, credential_id: str, at: datetime) -> Credential:
+        """Mark revoked (idempotent); raise NotFound if unknown."""
         ...

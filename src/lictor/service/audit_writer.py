@@ -1,0 +1,203 @@
+"""Group commit for the audit trail, and periodic signed checkpoints.
+
+Invariant: a caller's ``append`` (or the future from ``submit``) completes only after
+its entry is committed by the store. Entries that arrive while a commit is running wait
+in a queue and go into the next transaction together, so many concurrent decisions
+share one fsync. If the store fails, every entry of that batch fails with
+``StoreError`` and the caller answers ``deny`` — nothing is acknowledged that is not
+on disk.
+
+Checkpoints: after every ``checkpoint_every`` records, or ``checkpoint_seconds`` after
+the last checkpoint when records were added, the writer extends its Merkle
+accumulator from the store (so records written by other replicas are included) and
+stores a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future
+from typing import Any
+
+from lictor.core.audit.chain import (
+    Checkpoint,
+    ChainVerifier,
+    CheckpointSigning,
+    SealedRecord,
+    issue_checkpoint,
+)
+from lictor.core.decisions import format_time
+from lictor.errors import StoreError
+from lictor.service.ports import AuditStore, Clock
+
+log = logging.getLogger("lictor.audit")
+
+_STOP = object()
+
+
+class AuditWriter:
+    """Implements the ``AuditLog`` port on top of an ``AuditStore`` with group commit."""
+
+    def __init__(
+        self,
+        store: AuditStore,
+        clock: Clock,
+        *,
+        signer: CheckpointSigning | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60.0,
+        max_batch: int = 1024,
+        append_timeout_seconds: float = 10.0,
+    ) -> None:
+        self.store = store
+        self._clock = clock
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+        self._checkpoint_seconds = checkpoint_seconds
+        self._max_batch = max_batch
+        self._timeout = append_timeout_seconds
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._verifier: ChainVerifier | None = None
+        self._last_checkpoint_size = 0
+        self._last_checkpoint_at = time.monotonic()
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.records_written = 0
+        self.failures = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> AuditWriter:
+        """Start the writer thread (idempotent)."""
+        if self._thread is None:
+            existing = self.store.checkpoints()
+            if existing:
+                self._last_checkpoint_size = existing[-1].tree_size
+            self._thread = threading.Thread(target=self._run, name="lictor-audit", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued, write a final checkpoint, stop the thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+            try:
+                self.checkpoint_now()
+            except StoreError:
+                log.exception("final checkpoint failed")
+
+    # -- the AuditLog port ---------------------------------------------------------------
+
+    def submit(self, entry: Mapping[str, Any]) -> Future[SealedRecord]:
+        """Queue an entry; the future resolves once it is committed (or fails)."""
+        future: Future[SealedRecord] = Future()
+        if self._thread is None:
+            future.set_exception(StoreError("the audit writer is not running"))
+            return future
+        self._queue.put((entry, future))
+        return future
+
+    def append(self, entry: Mapping[str, Any]) -> None:
+        """Persist one entry; return only when it is durable.
+
+        Raises:
+            StoreError: the store failed or did not answer in time.
+        """
+        future = self.submit(entry)
+        try:
+            future.result(timeout=self._timeout)
+        except TimeoutError:
+            raise StoreError("the audit store did not commit in time") from None
+
+    def find_decision(self, decision_id: str) -> Mapping[str, Any] | None:
+        """Return the committed decision entry with this id."""
+        record = self.store.find_decision(decision_id)
+        return record.payload if record is not None else None
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            try:
+                first = self._queue.get(timeout=max(self._checkpoint_seconds, 0.05))
+            except queue.Empty:
+                self._maybe_checkpoint()
+                continue
+            batch: list[tuple[Mapping[str, Any], Future[SealedRecord]]] = []
+            item = first
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+                if len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+                self._maybe_checkpoint()
+
+    def _commit(self, batch: list[tuple[Mapping[str, Any], Future[SealedRecord]]]) -> None:
+        try:
+            sealed = self.store.append_batch([entry for entry, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - any store failure fails the whole batch
+            self.failures += 1
+            log.critical("audit store failed to commit %d entries: %s", len(batch), exc)
+            error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+            for _, future in batch:
+                future.set_exception(error)
+            return
+        self.batches += 1
+        self.records_written += len(sealed)
+        for (_, future), record in zip(batch, sealed, strict=True):
+            future.set_result(record)
+
+    def _maybe_checkpoint(self) -> None:
+        if self._signer is None:
+            return
+        head = self.store.head()
+        size = head.seq + 1 if head else 0
+        due_count = size - self._last_checkpoint_size >= self._checkpoint_every
+        due_time = (
+            size > self._last_checkpoint_size
+            and time.monotonic() - self._last_checkpoint_at >= self._checkpoint_seconds
+        )
+        if due_count or due_time:
+            try:
+                self.checkpoint_now()
+            except Exception:  # noqa: BLE001 - a failed checkpoint must not stop commits
+                log.exception("checkpoint failed")
+
+    def checkpoint_now(self) -> Checkpoint | None:
+        """Catch up with the store and sign a checkpoint over the whole trail now.
+
+        Returns None without a signer or when nothing was added since the last one.
+        """
+        if self._signer is None:
+            return None
+        with self._lock:
+            if self._verifier is None:
+                self._verifier = ChainVerifier()
+            for record in self.store.records(self._verifier.size):
+                self._verifier.add(record)
+            summary = self._verifier.summary()
+            if summary.size == 0 or summary.size == self._last_checkpoint_size:
+                return None
+            checkpoint = issue_checkpoint(
+                summary, issued_at=format_time(self._clock.now()), signer=self._signer
+            )
+            self.store.add_checkpoint(checkpoint)
+            self._last_checkpoint_size = summary.size
+            self._last_checkpoint_at = time.monotonic()
+            return checkpoint
