@@ -152,7 +152,7 @@ def _format_float(value: float) -> str:
         raise ValueError(f"{value!r} is not a JSON number")
     if value == 0:
         return "0"  # ECMAScript prints -0 as 0 too
-    text = repr(value)
+    text = float.__repr__(value)  # not a subclass's own __repr__
     if "e" not in text:
         # Python prints 1e-4 <= |x| < 1e16 in fixed notation, inside ECMAScript's fixed
         # range, with the same digits; only integral values differ ("1.0" against "1").
@@ -169,10 +169,11 @@ def _format_float(value: float) -> str:
     # value = 0.d1d2...dk * 10**n (ECMA-262 calls the digits s and their count k).
     n = len(whole) + int(exponent or "0") - leading_zeros
     k = len(digits)
-    if k <= n <= _MAX_FIXED_EXPONENT:
-        return sign + digits + "0" * (n - k)
+    # Past the fast path, |value| >= 1e16 (n >= 17, and k <= 17 digits, so the value is
+    # an integer) or |value| < 1e-4 (n <= -4). ECMAScript prints the first as plain
+    # digits up to 1e21 and the second with a "0.000" prefix down to 1e-6.
     if 0 < n <= _MAX_FIXED_EXPONENT:
-        return sign + digits[:n] + "." + digits[n:]
+        return sign + digits + "0" * (n - k)
     if _MIN_FIXED_EXPONENT < n <= 0:
         return sign + "0." + "0" * -n + digits
     e = n - 1

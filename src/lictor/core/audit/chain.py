@@ -117,7 +117,8 @@ class SealedRecord:
         index = seq if type(seq) is int else None  # not bool, which is an int subclass
         if data.keys() != _RECORD_FIELDS:
             _malformed(
-                f"audit record fields are {sorted(data)}, not {sorted(_RECORD_FIELDS)}", index
+                f"audit record fields are {sorted(map(str, data))}, not {sorted(_RECORD_FIELDS)}",
+                index,
             )
         if index is None:
             _malformed("audit record 'seq' is not an integer", None)
@@ -264,35 +265,73 @@ class ChainVerifier:
             AuditIntegrityError: The record breaks the chain. ``index`` is the seq the
                 record should have had, i.e. its position in the trail.
         """
-        expected = self._next_seq
-        if record.seq != expected:
-            raise AuditIntegrityError(
-                f"record at position {expected} has seq {record.seq}: a record was "
-                "deleted, inserted or reordered here",
-                index=expected,
-            )
-        if record.prev_hash != self._head:
-            raise AuditIntegrityError(
-                f"record {expected} prev_hash {record.prev_hash!r} does not match the "
-                f"previous record's hash {self._head!r}: the chain is broken here",
-                index=expected,
-            )
+        expected = self._check_position(record.seq, record.prev_hash)
         try:
-            digest = leaf_hash(leaf_data(expected, record.prev_hash, record.payload))
+            data = leaf_data(expected, record.prev_hash, record.payload)
         except (TypeError, ValueError) as exc:
             raise AuditIntegrityError(
                 f"record {expected} payload is not canonical JSON ({exc}); it cannot have "
                 "been sealed as stored",
                 index=expected,
             ) from exc
-        if digest.hex() != record.record_hash:
+        self._extend(expected, data, record.record_hash)
+
+    def add_canonical(
+        self, seq: int, prev_hash: str, payload_json: bytes, record_hash: str
+    ) -> None:
+        """Verify the next record from its stored canonical payload bytes, unparsed.
+
+        A store that keeps each payload as the exact bytes of ``canonical_json(payload)``
+        can verify with one hash per record, skipping JSON parsing and re-encoding (most
+        of the cost of :meth:`add`). This is sound because the payload is the only
+        variable part of the leaf data: bytes that hash to ``record_hash`` between the
+        fixed prefix and the checked ``prev``/``seq`` suffix are exactly the sealed
+        bytes. Parse the payload for display from these same bytes.
+
+        Raises:
+            AuditIntegrityError: As for :meth:`add`. Non-canonical bytes (other spacing,
+                key order or escapes) fail too, as a hash mismatch.
+        """
+        expected = self._check_position(seq, prev_hash)
+        data = b"".join(
+            (
+                b'{"payload":',
+                payload_json,
+                b',"prev":',
+                canonical_json(prev_hash),
+                b',"seq":',
+                str(expected).encode("ascii"),
+                b"}",
+            )
+        )
+        self._extend(expected, data, record_hash)
+
+    def _check_position(self, seq: int, prev_hash: str) -> int:
+        expected = self._next_seq
+        if seq != expected or type(seq) is not int:  # True == 1.0 == 1, but not a seq
             raise AuditIntegrityError(
-                f"record {expected} record_hash {record.record_hash!r} does not match its "
+                f"record at position {expected} has seq {seq!r}: a record was "
+                "deleted, inserted or reordered here",
+                index=expected,
+            )
+        if prev_hash != self._head:
+            raise AuditIntegrityError(
+                f"record {expected} prev_hash {prev_hash!r} does not match the "
+                f"previous record's hash {self._head!r}: the chain is broken here",
+                index=expected,
+            )
+        return expected
+
+    def _extend(self, expected: int, data: bytes, record_hash: str) -> None:
+        digest = leaf_hash(data)
+        if digest.hex() != record_hash:
+            raise AuditIntegrityError(
+                f"record {expected} record_hash {record_hash!r} does not match its "
                 f"contents (recomputed {digest.hex()!r}): the record was altered",
                 index=expected,
             )
         self._accumulator.append(digest)
-        self._head = record.record_hash
+        self._head = record_hash
         self._next_seq = expected + 1
 
     def summary(self) -> ChainSummary:

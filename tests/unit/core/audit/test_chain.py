@@ -131,6 +131,9 @@ def test_seal_rejects_payload_that_is_not_json() -> None:
         seal(None, {"risk": math.nan})
     with pytest.raises(TypeError):
         seal(None, {"when": object()})
+    not_an_object: Any = [1, 2]
+    with pytest.raises(TypeError, match="JSON object"):
+        seal(None, not_an_object)
 
 
 def test_seal_many_continues_after_the_given_head() -> None:
@@ -176,6 +179,50 @@ def test_chain_verifier_reports_a_summary_at_any_point() -> None:
     assert verifier.summary() == verify_chain(records[:3])
 
 
+def test_canonical_payload_bytes_verify_without_parsing() -> None:
+    records = trail(6)
+    fast, slow = ChainVerifier(), ChainVerifier()
+    for r in records:
+        fast.add_canonical(r.seq, r.prev_hash, canonical_json(r.payload), r.record_hash)
+        slow.add(r)
+    assert fast.summary() == slow.summary() == verify_chain(records)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p.replace(b'"allow"', b'"deny"'),
+        lambda p: p.replace(b":", b": "),  # same value, not canonical
+        lambda p: p + b" ",
+        lambda p: p[:-1] + b',"x":1}',
+    ],
+)
+def test_changed_canonical_payload_bytes_fail_at_that_record(
+    change: Callable[[bytes], bytes],
+) -> None:
+    first, second = trail(2)
+    assert second.payload["outcome"] == "allow"
+    verifier = ChainVerifier()
+    verifier.add(first)
+    payload = change(canonical_json(second.payload))
+    assert payload != canonical_json(second.payload)
+    with pytest.raises(AuditIntegrityError, match="does not match its contents") as info:
+        verifier.add_canonical(1, first.record_hash, payload, second.record_hash)
+    assert info.value.index == 1
+
+
+def test_canonical_payload_bytes_still_need_the_right_seq_and_prev_hash() -> None:
+    records = trail(2)
+    payload = canonical_json(records[1].payload)
+    verifier = ChainVerifier()
+    verifier.add(records[0])
+    with pytest.raises(AuditIntegrityError, match="seq") as info:
+        verifier.add_canonical(2, records[1].prev_hash, payload, records[1].record_hash)
+    assert info.value.index == 1
+    with pytest.raises(AuditIntegrityError, match="prev_hash"):
+        verifier.add_canonical(1, GENESIS_HASH, payload, records[1].record_hash)
+
+
 # --- tampering -------------------------------------------------------------------------
 
 
@@ -185,6 +232,7 @@ def with_payload(record: SealedRecord, payload: dict[str, Any]) -> SealedRecord:
 
 TAMPERINGS: dict[str, Callable[[SealedRecord], SealedRecord]] = {
     "seq": lambda r: dataclasses.replace(r, seq=r.seq + 100),
+    "seq_as_float": lambda r: dataclasses.replace(r, seq=float(r.seq)),  # type: ignore[arg-type]  # 0.0 == 0
     "prev_hash": lambda r: dataclasses.replace(r, prev_hash="f" * 64),
     "record_hash": lambda r: dataclasses.replace(r, record_hash="f" * 64),
     "record_hash_uppercase": lambda r: dataclasses.replace(r, record_hash=r.record_hash.upper()),
@@ -446,6 +494,7 @@ def test_malformed_record_json_reports_its_seq_when_it_has_one() -> None:
         {"head_hash": "0" * 63},
         {"issued_at": "yesterday"},
         {"issued_at": "2026-11-25T14:03:22"},
+        {"issued_at": "2026-13-25T14:03:22Z"},
         {"key_id": 5},
         {"signature": None},
         {"extra": 1},
@@ -566,5 +615,9 @@ def test_canonical_json_accepts_any_mapping_and_tuples_and_subclasses() -> None:
     class Level(IntEnum):
         HIGH = 3
 
-    value = MappingProxyType(OrderedDict([("b", (Color.RED, Level.HIGH)), ("a", 1)]))
-    assert canonical_json(value) == b'{"a":1,"b":["red",3]}'
+    class Ratio(float):
+        def __repr__(self) -> str:
+            return "Ratio"
+
+    value = MappingProxyType(OrderedDict([("b", (Color.RED, Level.HIGH, Ratio(0.5))), ("a", 1)]))
+    assert canonical_json(value) == b'{"a":1,"b":["red",3,0.5]}'

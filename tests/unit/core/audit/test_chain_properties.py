@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from typing import Any
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lictor.core.audit import (
+    ChainVerifier,
     Checkpoint,
     SealedRecord,
     canonical_json,
@@ -34,10 +35,14 @@ json_values = st.recursive(
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
     ),
-    max_leaves=12,
+    max_leaves=8,
 )
-payloads = st.dictionaries(st.text(max_size=6), json_values, max_size=5)
-chains = st.lists(payloads, min_size=1, max_size=6).map(lambda p: seal_many(None, p))
+payloads = st.dictionaries(st.text(max_size=6), json_values, max_size=4)
+# Rich payloads where content matters (round trips, payload edits); small ones where only
+# the chain's shape does, which keeps generation cheap.
+rich_chains = st.lists(payloads, min_size=1, max_size=3).map(lambda p: seal_many(None, p))
+small_payloads = st.dictionaries(st.sampled_from("abc"), st.integers(0, 9), max_size=2)
+chains = st.lists(small_payloads, min_size=1, max_size=8).map(lambda p: seal_many(None, p))
 
 
 class FakeSigner:
@@ -79,17 +84,21 @@ def mutate(value: Any, data: st.DataObject) -> Any:
     return data.draw(json_values)
 
 
-@given(chains)
-def test_any_sealed_chain_verifies_also_after_a_json_round_trip(
+@given(rich_chains)
+def test_any_sealed_chain_verifies_from_records_json_and_canonical_bytes_alike(
     records: list[SealedRecord],
 ) -> None:
     summary = verify_chain(records)
     assert summary.size == len(records)
     parsed = [SealedRecord.from_json(r.to_json()) for r in records]
     assert verify_chain(parsed) == summary
+    from_bytes = ChainVerifier()
+    for r in records:
+        from_bytes.add_canonical(r.seq, r.prev_hash, canonical_json(r.payload), r.record_hash)
+    assert from_bytes.summary() == summary
 
 
-@given(chains, st.data())
+@given(rich_chains, st.data())
 def test_changing_the_payload_of_record_i_anywhere_fails_at_i(
     records: list[SealedRecord], data: st.DataObject
 ) -> None:
@@ -107,7 +116,7 @@ def test_changing_seq_prev_hash_or_record_hash_of_record_i_fails_at_i(
     i = data.draw(st.integers(0, len(records) - 1), label="i")
     field = data.draw(st.sampled_from(["seq", "prev_hash", "record_hash"]), label="field")
     old = getattr(records[i], field)
-    new = data.draw(
+    new: Any = data.draw(
         st.integers()
         if field == "seq"
         else st.text(alphabet="0123456789abcdefABCDEF", min_size=63, max_size=65),
@@ -118,7 +127,9 @@ def test_changing_seq_prev_hash_or_record_hash_of_record_i_fails_at_i(
     assert failure_index(records) == i
 
 
-@given(chains.filter(lambda r: len(r) > 1), st.data())
+@given(
+    st.lists(small_payloads, min_size=2, max_size=8).map(lambda p: seal_many(None, p)), st.data()
+)
 def test_deleting_or_swapping_records_fails_at_the_first_affected_position(
     records: list[SealedRecord], data: st.DataObject
 ) -> None:
@@ -139,12 +150,9 @@ def test_any_truncation_fails_against_a_checkpoint_of_the_full_trail(
     )
     assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
     kept = data.draw(st.integers(0, len(records) - 1), label="kept")
-    try:
+    with pytest.raises(AuditIntegrityError) as info:
         verify_with_checkpoint(records[:kept], checkpoint, signer.check)
-    except AuditIntegrityError as exc:
-        assert exc.index == kept
-    else:
-        raise AssertionError("truncation was not detected")
+    assert info.value.index == kept
 
 
 def shuffled(value: Any, data: st.DataObject) -> Any:
@@ -182,7 +190,8 @@ def test_canonical_float_reads_back_exactly_and_uses_exponents_only_where_ecmasc
     text = canonical_json(number).decode()
     assert float(text) == number
     magnitude = abs(number)
-    assert ("e" in text) == (magnitude != 0 and not 1e-7 <= magnitude < 1e21 or magnitude == 1e-7)
+    # ECMA-262 Number::toString: plain digits for 1e-6 <= |x| < 1e21, exponent outside.
+    assert ("e" in text) == (magnitude != 0 and not 1e-6 <= magnitude < 1e21)
     assert not text.endswith(".0")
 
 
@@ -192,12 +201,3 @@ def test_leaf_data_is_canonical_json_of_seq_prev_and_payload(
 ) -> None:
     expected = canonical_json({"seq": seq, "prev": prev_hash, "payload": payload})
     assert leaf_data(seq, prev_hash, payload) == expected
-
-
-@given(st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not math.isfinite(x)))
-def test_canonical_json_never_emits_nan_or_infinity(number: float) -> None:
-    try:
-        canonical_json({"x": number})
-    except ValueError:
-        return
-    raise AssertionError("non-finite float was serialized")
