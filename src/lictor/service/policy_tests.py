@@ -8,10 +8,10 @@ A case lives under ``tests:`` in any file of the bundle::
         session: {labels: [confidential]}          # optional
         now: "2026-01-05T10:00:00Z"                # optional; default Monday 10:00 UTC
         agent: {id: payments-bot, ...}             # optional; replaces the inventory record
-        expect: {outcome: review, rules: [finance/large-transfer]}
+        expect: {outcome: review, rules: [finance/large-transfer], shadow: []}
 
 ``rules`` is compared as a set with the ids of the deciding reasons (built-in reasons
-are named ``lictor/...``). Cases run through the same ``evaluate`` as live traffic.
+are named ``lictor/...``); ``shadow``, when given, with the shadow-mode rules that fired. Cases run through the same ``evaluate`` as live traffic.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lictor.service.policies import Bundle
 
 DEFAULT_NOW = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # a Monday, office hours
 CASE_KEYS = frozenset({"name", "request", "session", "now", "agent", "expect"})
-EXPECT_KEYS = frozenset({"outcome", "rules"})
+EXPECT_KEYS = frozenset({"outcome", "rules", "shadow"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,7 @@ class TestCase:
     request: Mapping[str, Any]
     expect_outcome: Outcome
     expect_rules: frozenset[str] | None
+    expect_shadow: frozenset[str] | None = None
     session: SessionFacts = field(default_factory=SessionFacts)
     now: datetime = DEFAULT_NOW
     agent: Agent | None = None
@@ -153,6 +154,11 @@ def _case(doc: Document, ptr: str, item: object) -> TestCase:
         not isinstance(rules, list) or not all(isinstance(r, str) for r in rules)
     ):
         raise _err(doc, f"{ptr}/expect/rules", "rules must be a list of rule ids")
+    shadow = expect.get("shadow")
+    if shadow is not None and (
+        not isinstance(shadow, list) or not all(isinstance(r, str) for r in shadow)
+    ):
+        raise _err(doc, f"{ptr}/expect/shadow", "shadow must be a list of rule ids")
     now = DEFAULT_NOW
     if item.get("now") is not None:
         try:
@@ -173,6 +179,7 @@ def _case(doc: Document, ptr: str, item: object) -> TestCase:
         request=item["request"],
         expect_outcome=outcome,
         expect_rules=frozenset(rules) if rules is not None else None,
+        expect_shadow=frozenset(shadow) if shadow is not None else None,
         session=_session(doc, f"{ptr}/session", item.get("session")),
         now=now,
         agent=agent,

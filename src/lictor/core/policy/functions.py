@@ -1,9 +1,10 @@
 """Lictor's CEL functions and the CEL environment every condition compiles in.
 
-Functions are pure and total: on input they cannot make sense of they return ``false``
-(or ``""`` for ``domain``) rather than raise, so a hostile argument cannot turn a
-``deny`` rule into an evaluation error that hides which rule should have fired.
-Evaluation errors still deny (fail closed) — this only keeps the reason precise.
+Functions are pure. A *string* they cannot make sense of (an unparseable address or
+IP) gives ``false`` (or ``""`` for ``domain``). A value of the *wrong type* (a list where
+a string was expected, null) has no overload and is an evaluation error, so the decision
+is ``deny``: a recipient list passed where a policy expects one address must not slip
+past a deny rule by making its condition quietly false.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cel_expr_python import cel
-from cel_expr_python.ext import ext_math, ext_optional, ext_strings
+from cel_expr_python.ext import ext_bindings, ext_math, ext_optional, ext_strings
 
 #: The variables a condition can read. All are ``dyn`` (requests are JSON) but ``now``,
 #: a timestamp.
@@ -48,25 +49,37 @@ def glob_list(value: str, patterns: Sequence[object]) -> bool:
     return any(isinstance(p, str) and fnmatch.fnmatchcase(value, p) for p in patterns)
 
 
+_ANGLE = re.compile(r"<([^<>]*)>")
+_HOST = re.compile(r"^[a-z0-9_.:-]+$")
+
+
 def domain(value: str) -> str:
     """Return the lower-case host of an e-mail address, URL or bare host name.
 
     ``domain('Bob@Corp.Example') == 'corp.example'``,
-    ``domain('https://evil.example:8443/x') == 'evil.example'``. Unparseable → ``""``.
+    ``domain('Bob <bob@acme.example>') == 'acme.example'``,
+    ``domain('https://evil.example:8443/x') == 'evil.example'``,
+    ``domain('[::1]:80') == '::1'``. Anything that is not a host → ``""``.
     """
     text = value.strip()
+    angle = _ANGLE.search(text)
+    if angle:
+        text = angle.group(1).strip()
     if not text:
         return ""
-    if "://" in text:
+    if "://" in text or text.startswith("["):
         try:
-            host = urlsplit(text).hostname or ""
+            host = urlsplit(text if "://" in text else "//" + text).hostname or ""
         except ValueError:
             return ""
-        return host.rstrip(".").lower()
-    if "@" in text:
-        text = text.rsplit("@", 1)[1]
-    host = text.split("/", 1)[0].split(":", 1)[0]
-    return host.strip().rstrip(".").lower()
+    else:
+        if "@" in text:
+            text = text.rsplit("@", 1)[1]
+        host = text.split("/", 1)[0]
+        if host.count(":") == 1:
+            host = host.split(":", 1)[0]
+    host = host.strip().rstrip(".").lower()
+    return host if _HOST.match(host) else ""
 
 
 def in_domain(value: str, parent: str) -> bool:
@@ -78,18 +91,38 @@ def in_domain(value: str, parent: str) -> bool:
     return host == want or host.endswith("." + want)
 
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,_' ]*(?:\.\d+)?")
+# A number: digits with optional grouping (1,000 / 1.000 / 1'000 / 1_000 / 1\u202f000)
+# and an optional decimal part. A plain space does not group: "5 100 times" is 5 and 100.
+_NUMBER = re.compile(r"(?<![\w.,])[-+]?\d+(?:[,.'_\u00a0\u202f]\d+)*")
+
+
+def _parse_number(token: str) -> float | None:
+    """Read grouping and decimal marks the way people write them in either convention."""
+    body = re.sub(r"['_\u00a0\u202f]", "", token)
+    marks = [ch for ch in body if ch in ",."]
+    if marks:
+        last = marks[-1]
+        head, _, tail = body.rpartition(last)
+        other = "," if last == "." else "."
+        if marks.count(last) == 1 and (len(tail) != 3 or other in head):
+            # "1,000.50", "10.000,00", "12.5": the last mark is the decimal point.
+            body = head.replace(other, "") + "." + tail
+        else:
+            # "10,000" or "1.000.000": grouping only.
+            body = body.replace(",", "").replace(".", "")
+    try:
+        return float(body)
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=1024)
 def _numbers_in(text: str) -> frozenset[float]:
     found: set[float] = set()
     for token in _NUMBER.findall(text):
-        cleaned = re.sub(r"[,_' ]", "", token)
-        try:
-            found.add(float(cleaned))
-        except ValueError:
-            continue
+        number = _parse_number(token)
+        if number is not None:
+            found.add(number)
     return frozenset(found)
 
 
@@ -121,12 +154,31 @@ def mentions(text: str, value: Any) -> bool:
     start = haystack.find(needle)
     while start >= 0:
         end = start + len(needle)
-        before_ok = start == 0 or not _is_word(haystack[start - 1]) or not _is_word(needle[0])
-        after_ok = end == len(haystack) or not _is_word(haystack[end]) or not _is_word(needle[-1])
-        if before_ok and after_ok:
+        if _is_boundary(haystack, start - 1, needle[0]) and _is_boundary(
+            haystack, end, needle[-1]
+        ):
             return True
         start = haystack.find(needle, start + 1)
     return False
+
+
+def _is_boundary(text: str, index: int, edge: str) -> bool:
+    """Whether ``text[index]`` ends a word next to a needle whose outer char is ``edge``.
+
+    Hyphens continue a word, and so does a dot between word characters, so
+    ``acme.example`` is not mentioned by ``evil-acme.example`` or ``acme.example.evil``;
+    a sentence-ending dot ("mail acme.example.") and an ``@`` are boundaries.
+    """
+    if index < 0 or index >= len(text) or not _is_word(edge):
+        return True
+    ch = text[index]
+    if _is_word(ch) or ch == "-":
+        return False
+    if ch == ".":
+        before = text[index - 1] if index > 0 else ""
+        after = text[index + 1] if index + 1 < len(text) else ""
+        return not (_is_word(before) and _is_word(after))
+    return True
 
 
 def _is_word(ch: str) -> bool:
@@ -190,5 +242,10 @@ def environment() -> Any:
     return cel.NewEnv(
         variables={**dict.fromkeys(VARIABLES, cel.Type.DYN), "now": cel.Type.TIMESTAMP},
         functions=_decls(),
-        extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional(), ext_math.ExtMath()],
+        extensions=[
+            ext_strings.ExtStrings(),
+            ext_optional.ExtOptional(),
+            ext_math.ExtMath(),
+            ext_bindings.ExtBindings(),
+        ],
     )

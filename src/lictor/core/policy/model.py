@@ -7,6 +7,7 @@ A rule's CEL source is kept as text here; ``compile`` turns it into a program.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -34,6 +35,11 @@ class Severity(StrEnum):
 def is_glob(pattern: str) -> bool:
     """Return whether ``pattern`` uses glob syntax (``*``, ``?`` or ``[``)."""
     return any(ch in pattern for ch in "*?[")
+
+
+def _names_something(pattern: str) -> bool:
+    outside = re.sub(r"\[[^\]]*\]", "", pattern)
+    return any(ch.isalnum() for ch in outside)
 
 
 def matches_any(value: str, patterns: tuple[str, ...]) -> bool:
@@ -71,8 +77,13 @@ class Match:
     agents: AgentSelector = field(default_factory=AgentSelector)
 
     def is_explicit_for_tools(self) -> bool:
-        """Return whether the rule names tools (not a catch-all ``*``)."""
-        return bool(self.tools) and "*" not in self.tools
+        """Return whether every tool pattern names something (no catch-all).
+
+        A pattern names something when it has a letter or digit outside ``[...]``:
+        ``send_money`` and ``payments.*`` do; ``*``, ``?*``, ``**`` and ``*.*`` do not,
+        so they cannot grant a tool missing from an agent's inventory.
+        """
+        return bool(self.tools) and all(_names_something(p) for p in self.tools)
 
     def selects(self, tool: str, server: str | None, agent_id: str, agent: Agent | None) -> bool:
         """Return whether the static part of the rule applies to this request."""
