@@ -33,9 +33,9 @@ STYLE = {Outcome.ALLOW: "bold green", Outcome.DENY: "bold red", Outcome.REVIEW: 
 
 def find_examples(explicit: Path | None) -> Path:
     """Return the examples directory: the given one, or the repository's."""
-    candidates = [explicit] if explicit else [Path("examples"), _repo_examples()]
+    candidates = [explicit] if explicit is not None else [Path("examples"), _repo_examples()]
     for candidate in candidates:
-        if candidate is not None and candidate.is_dir():
+        if candidate.is_dir():
             return candidate
     raise ConfigError("examples directory not found; run from the repository or pass --examples")
 

@@ -24,8 +24,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from lictor.core.audit.chain import (
-    Checkpoint,
     ChainVerifier,
+    Checkpoint,
     CheckpointSigning,
     SealedRecord,
     issue_checkpoint,
@@ -176,7 +176,7 @@ class AuditWriter:
         if due_count or due_time:
             try:
                 self.checkpoint_now()
-            except Exception:  # noqa: BLE001 - a failed checkpoint must not stop commits
+            except Exception:
                 log.exception("checkpoint failed")
 
     def checkpoint_now(self) -> Checkpoint | None:

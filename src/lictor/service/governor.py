@@ -189,7 +189,7 @@ class Governor:
                 decided_at=now,
                 shadow=verdict.shadow,
             )
-        except Exception as exc:  # noqa: BLE001 - fail closed: any error while deciding denies
+        except Exception as exc:
             log.exception("error while deciding %s; denying", decision_id)
             decision = Decision(
                 decision_id=decision_id,

@@ -15,10 +15,10 @@ from typing import Any
 from lictor.core.agents import Agent
 from lictor.core.audit.chain import Checkpoint, SealedRecord, seal_many
 from lictor.core.decisions import parse_time
-from lictor.errors import Conflict, NotFound
-from lictor.service.ports import AuditPage, AuditQuery, Credential
 from lictor.core.policy import SessionFacts
 from lictor.core.requests import AgentId
+from lictor.errors import Conflict, NotFound
+from lictor.service.ports import AuditPage, AuditQuery, Credential
 
 
 class SystemClock:

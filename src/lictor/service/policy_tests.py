@@ -11,7 +11,8 @@ A case lives under ``tests:`` in any file of the bundle::
         expect: {outcome: review, rules: [finance/large-transfer], shadow: []}
 
 ``rules`` is compared as a set with the ids of the deciding reasons (built-in reasons
-are named ``lictor/...``); ``shadow``, when given, with the shadow-mode rules that fired. Cases run through the same ``evaluate`` as live traffic.
+are named ``lictor/...``); ``shadow``, when given, with the shadow-mode rules that
+fired. Cases run through the same ``evaluate`` as live traffic.
 """
 
 from __future__ import annotations
