@@ -28,6 +28,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lictor.cli.audit import audit_app
 from lictor.core.agents import Agent
 from lictor.core.decisions import Decision, Outcome, parse_time
 from lictor.errors import (
@@ -67,6 +68,7 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(help="Check and test policy bundles.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
