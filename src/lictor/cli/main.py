@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lictor.cli.audit import audit_app
+from lictor.cli.discover import discover_command
 from lictor.core.agents import Agent
 from lictor.core.decisions import Decision, Outcome, parse_time
 from lictor.errors import (
@@ -69,6 +70,7 @@ app = typer.Typer(
 policy_app = typer.Typer(help="Check and test policy bundles.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.command("discover")(discover_command)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

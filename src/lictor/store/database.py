@@ -1,0 +1,263 @@
+"""One database behind the stores: the engine, its transactions, and every dialect difference.
+
+The stores (:mod:`lictor.store.audit`, :mod:`lictor.store.agents`,
+:mod:`lictor.store.credentials`) are written once in SQLAlchemy Core; whatever SQLite
+and PostgreSQL do differently lives here and nowhere else:
+
+* **Write serialisation.** SQLite takes its one write lock with ``BEGIN IMMEDIATE``
+  before the first read of a write transaction, so a read-then-write (read the chain
+  head, append after it) can never be overtaken by another process. PostgreSQL takes a
+  transaction-scoped advisory lock for the same purpose (:meth:`Database.writing`).
+* **Durability.** SQLite runs in WAL mode with ``synchronous=FULL``: the WAL is
+  fsynced at every commit, so an acknowledged record survives power loss and SIGKILL
+  (https://www.sqlite.org/pragma.html#pragma_synchronous). PostgreSQL is durable at
+  commit with its default ``synchronous_commit=on``.
+* **Upserts.** ``INSERT ... ON CONFLICT`` needs each dialect's own insert construct.
+
+Every SQLAlchemy error that leaves this module is a :class:`~lictor.errors.StoreError`
+raised ``from`` the driver error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.sql.dml import Insert
+
+from lictor.errors import ConfigError, StoreError
+
+__all__ = ["AUDIT_CHAIN_LOCK", "MIGRATION_LOCK", "Database", "connect"]
+
+AUDIT_CHAIN_LOCK: Final = 0x6C6963746F7201
+"""PostgreSQL advisory lock key that serialises audit appends across all replicas.
+
+A constant, so every node of one deployment contends for the same lock. The value is
+"lictor" in ASCII plus a 1-byte tag, unlikely to collide with another application's keys.
+"""
+
+MIGRATION_LOCK: Final = 0x6C6963746F7202
+"""PostgreSQL advisory lock key that lets only one replica run migrations at a time."""
+
+SQLITE_BUSY_TIMEOUT_SECONDS: Final = 10.0
+"""How long a SQLite writer waits for another process's write lock before failing.
+
+As long as the audit writer's own timeout: past it the caller has answered deny anyway.
+A ``?timeout=`` query parameter in the URL overrides it.
+"""
+
+POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
+"""How long opening a PostgreSQL connection may take; ``?connect_timeout=`` overrides it."""
+
+_BEGIN_OPTION: Final = "lictor_sqlite_begin"
+
+
+def connect(url: str) -> Database:
+    """Build a :class:`Database` for a SQLite or PostgreSQL URL; no connection is opened yet.
+
+    ``sqlite:///path/to.db`` creates the parent directory. ``postgresql://`` (or
+    ``postgres://``) uses the psycopg 3 driver.
+
+    Raises:
+        ConfigError: The URL is malformed, names another database or driver, or is an
+            in-memory SQLite database (which would not be durable).
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"store URL {url!r} is not a database URL: {exc}") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
+        return Database(_sqlite_engine(parsed))
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
+        return Database(_postgres_engine(parsed.set(drivername="postgresql+psycopg")))
+    raise ConfigError(
+        f"store URL {parsed.render_as_string(hide_password=True)!r} is not supported; use "
+        "sqlite:///path/to/lictor.db or postgresql://user@host/dbname"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise ConfigError(
+            "an in-memory SQLite store is not durable; give a file (sqlite:///path/to.db), "
+            "or use the in-memory stores of lictor.service.memory"
+        )
+    try:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the directory for {database}: {exc.strerror}") from exc
+    connect_args: dict[str, Any] = {}
+    if "timeout" not in url.query:
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
+    # QueuePool (the file default since SQLAlchemy 2.0): readers run in parallel on their
+    # own connections; writers are serialised by Database's lock before taking one.
+    engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN out of the sqlite3 module's hands (its legacy mode does not BEGIN before
+    # SELECT), so _begin_sqlite_transaction decides DEFERRED or IMMEDIATE. This is the
+    # recipe of SQLAlchemy's "Transactions with SQLite and the sqlite3 driver".
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    mode = connection.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _postgres_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_SECONDS
+    # pre_ping: after a failover or a server restart, replicas drop dead connections
+    # instead of failing the next audit append on one.
+    return create_engine(
+        url,
+        connect_args=connect_args,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+    )
+
+
+class Database:
+    """An engine plus the rules for using it safely from several threads and nodes.
+
+    All writes of one process go through one lock, then the database's own write lock
+    (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock when asked for), so threads
+    queue in Python rather than spinning in SQLite's busy handler. Reads take no lock.
+
+    Parameter values never appear in error messages (``hide_parameters``): they may be
+    audit payloads or secret hashes.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def is_postgresql(self) -> bool:
+        """True for PostgreSQL, False for SQLite."""
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def description(self) -> str:
+        """The URL without its password, for messages."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Yield a connection in a read transaction (a consistent snapshot on SQLite).
+
+        Raises:
+            StoreError: The store is closed or the database failed.
+        """
+        self._check_open()
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                yield connection
+        except SQLAlchemyError as exc:
+            raise self._error("read", exc) from exc
+
+    @contextmanager
+    def writing(self, *, lock: int | None = None) -> Iterator[Connection]:
+        """Yield a connection in a write transaction that commits when the block ends.
+
+        Args:
+            lock: On PostgreSQL, an advisory lock key taken first, held until commit or
+                rollback: every node that takes the same key is serialised. SQLite needs
+                none, as ``BEGIN IMMEDIATE`` already excludes every other writer.
+
+        Raises:
+            StoreError: The store is closed, or the database failed. Then nothing of the
+                transaction was written, with one exception no client can rule out: a
+                PostgreSQL connection lost during COMMIT leaves the outcome unknown. For
+                the audit trail that errs the safe way: a record may exist for a decision
+                its caller answered ``deny`` to, never the reverse.
+        """
+        self._check_open()
+        with self._write_lock:
+            self._check_open()
+            try:
+                with self.engine.connect() as connection:
+                    if self.is_postgresql:
+                        # Each statement reads the newest committed data, so the head read
+                        # after the advisory lock is the real head, even where the server's
+                        # default isolation is REPEATABLE READ (whose snapshot would predate
+                        # the lock wait). The seq primary key would refuse a fork anyway.
+                        connection.execution_options(isolation_level="READ COMMITTED")
+                    else:
+                        connection.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+                    with connection.begin():
+                        if lock is not None and self.is_postgresql:
+                            connection.execute(
+                                text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock}
+                            )
+                        yield connection
+            except SQLAlchemyError as exc:
+                raise self._error("write", exc) from exc
+
+    def insert_or_ignore(self, table: Table) -> Insert:
+        """Return ``INSERT ... ON CONFLICT DO NOTHING`` on the table's primary key."""
+        key = [column.name for column in table.primary_key]
+        if self.is_postgresql:
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=key)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=key)
+
+    def upsert(self, table: Table, values: Mapping[str, Any]) -> Insert:
+        """Return an insert of ``values`` that replaces the row with the same primary key."""
+        key = [column.name for column in table.primary_key]
+        if self.is_postgresql:
+            pg_insert = postgresql.insert(table).values(dict(values))
+            changed = {name: pg_insert.excluded[name] for name in values if name not in key}
+            return pg_insert.on_conflict_do_update(index_elements=key, set_=changed)
+        lite_insert = sqlite.insert(table).values(dict(values))
+        changed = {name: lite_insert.excluded[name] for name in values if name not in key}
+        return lite_insert.on_conflict_do_update(index_elements=key, set_=changed)
+
+    def ping(self) -> bool:
+        """Return whether a trivial query succeeds (a readiness probe)."""
+        try:
+            with self.reading() as connection:
+                connection.execute(text("SELECT 1"))
+        except StoreError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Refuse further use and close pooled connections (waits for a running write)."""
+        with self._write_lock:
+            self._closed = True
+        self.engine.dispose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"the store at {self.description} is closed")
+
+    def _error(self, action: str, exc: SQLAlchemyError) -> StoreError:
+        # The driver's own message, not SQLAlchemy's, which appends the SQL text.
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        return StoreError(
+            f"database {action} failed at {self.description}: {type(cause).__name__}: {cause}"
+        )

@@ -1,0 +1,1 @@
+"""Contract tests: one body per behaviour, run against every implementation of a port."""
