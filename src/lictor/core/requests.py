@@ -7,6 +7,7 @@ raises :class:`~lictor.errors.InvalidToolCall` with a JSON pointer to the bad fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -149,7 +150,7 @@ def parse_request(data: object) -> ActionRequest:
         delegation=_str_list(obj.get("delegation"), "/delegation"),
         session_id=_opt_session(obj),
         server=_optional_str(obj, "server"),
-        arguments=_mapping(obj.get("arguments", {}) or {}, "/arguments"),
+        arguments=_mapping({} if obj.get("arguments") is None else obj["arguments"], "/arguments"),
         resource=_resource(obj.get("resource")),
         context=_context(obj.get("context")),
     )
@@ -226,9 +227,14 @@ def _resource(value: object) -> Resource | None:
     unknown = sorted(set(obj) - {"type", "id", "labels"})
     if unknown:
         raise InvalidToolCall(f"unknown field {unknown[0]!r}", pointer=f"/resource/{unknown[0]}")
+    for name in ("type", "id"):
+        if obj.get(name) is not None and not isinstance(obj[name], str):
+            raise InvalidToolCall(
+                f"expected a string, got {_kind(obj[name])}", pointer=f"/resource/{name}"
+            )
     return Resource(
-        type=_optional_str({"type": obj.get("type")}, "type") or "",
-        id=_optional_str({"id": obj.get("id")}, "id") or "",
+        type=obj.get("type") or "",
+        id=obj.get("id") or "",
         labels=_str_list(obj.get("labels"), "/resource/labels"),
     )
 
@@ -265,8 +271,8 @@ def _check_depth(value: object, pointer: str, depth: int) -> None:
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check_depth(item, f"{pointer}/{i}", depth + 1)
-    elif isinstance(value, float) and value != value:
-        raise InvalidToolCall("NaN is not a JSON number", pointer=pointer)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidToolCall("NaN and infinity are not JSON numbers", pointer=pointer)
 
 
 def _kind(value: object) -> str:

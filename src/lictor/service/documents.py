@@ -55,11 +55,16 @@ def load_yaml(text: str, source: str) -> Document:
         raise PolicyError(f"YAML error: {exc}", source=source) from None
     doc = Document(data=None, source=source)
     if node is not None:
-        doc.data = _convert(node, "", doc)
+        doc.data = _convert(node, "", doc, frozenset())
     return doc
 
 
-def _convert(node: yaml.Node, pointer: str, doc: Document) -> Any:
+def _convert(node: yaml.Node, pointer: str, doc: Document, path: frozenset[int]) -> Any:
+    if id(node) in path:
+        raise _error(node, doc, "recursive YAML alias")
+    if len(path) > 64:
+        raise _error(node, doc, "nested deeper than 64 levels")
+    path = path | {id(node)}
     doc.positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -72,10 +77,10 @@ def _convert(node: yaml.Node, pointer: str, doc: Document) -> Any:
             if key in out:
                 raise _error(key_node, doc, f"duplicate key {key!r}")
             child = f"{pointer}/{_escape(key)}"
-            out[key] = _convert(value_node, child, doc)
+            out[key] = _convert(value_node, child, doc, path)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, f"{pointer}/{i}", doc) for i, item in enumerate(node.value)]
+        return [_convert(item, f"{pointer}/{i}", doc, path) for i, item in enumerate(node.value)]
     return _scalar(node, doc)
 
 

@@ -28,7 +28,7 @@ from lictor.core.decisions import (
 )
 from lictor.core.policy import CompiledPolicy, Facts, evaluate
 from lictor.core.policy.evaluate import SessionFacts
-from lictor.core.requests import ActionRequest, parse_request
+from lictor.core.requests import ActionRequest, Context, parse_request
 from lictor.errors import Conflict, InvalidToolCall, LictorError, NotFound
 from lictor.service.ids import new_ulid
 from lictor.service.memory import MemoryAgents, MemoryAudit, MemorySessions, SystemClock
@@ -205,13 +205,35 @@ class Governor:
                 policy_version=policy.version,
                 decided_at=now,
             )
-        entry = decision_entry(
-            request,
-            decision,
-            credential_id=credential_id,
-            redact_arguments=self._redact,
-            source=source,
-        )
+        try:
+            entry = decision_entry(
+                request,
+                decision,
+                credential_id=credential_id,
+                redact_arguments=self._redact,
+                source=source,
+            )
+        except (TypeError, ValueError) as exc:
+            # Only in-process callers can get here (parse_request rejects non-JSON input):
+            # deny, and record the request without the values JSON cannot hold.
+            decision = replace(
+                decision,
+                outcome=Outcome.DENY,
+                reasons=(
+                    Reason(
+                        "lictor/unrecordable-request",
+                        Outcome.DENY,
+                        f"evaluation_error: the request cannot be recorded as JSON ({exc})",
+                        ReasonCode.EVALUATION_ERROR,
+                    ),
+                ),
+            )
+            entry = decision_entry(
+                replace(request, arguments={}, context=Context(), principal=None, resource=None),
+                decision,
+                credential_id=credential_id,
+                source=source,
+            )
         return request, decision, entry
 
     def _after(self, request: ActionRequest, decision: Decision) -> None:

@@ -67,7 +67,10 @@ def domain(value: str) -> str:
         text = angle.group(1).strip()
     if not text:
         return ""
-    if "://" in text or text.startswith("["):
+    if any(ch.isspace() or ch in ",;" for ch in text):
+        return ""  # several addresses, or prose: not one host
+    if "://" in text or text.startswith("[") or ("/" in text and "@" in text):
+        # A scheme-less "evil.example/@corp.example" is a path on evil.example.
         try:
             host = urlsplit(text if "://" in text else "//" + text).hostname or ""
         except ValueError:
@@ -154,9 +157,7 @@ def mentions(text: str, value: Any) -> bool:
     start = haystack.find(needle)
     while start >= 0:
         end = start + len(needle)
-        if _is_boundary(haystack, start - 1, needle[0]) and _is_boundary(
-            haystack, end, needle[-1]
-        ):
+        if _is_boundary(haystack, start - 1, needle[0]) and _is_boundary(haystack, end, needle[-1]):
             return True
         start = haystack.find(needle, start + 1)
     return False

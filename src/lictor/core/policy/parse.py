@@ -19,7 +19,7 @@ from lictor.errors import PolicyError
 #: ``pointer -> (line, column)``, both 1-based, or ``None`` when unknown.
 Locate = Callable[[str], tuple[int, int] | None]
 
-RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$")
+RULE_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}\Z")
 DOCUMENT_KEYS = frozenset({"settings", "rules", "tests", "description"})
 RULE_KEYS = frozenset(
     {"id", "description", "match", "when", "effect", "message", "mode", "severity"}
