@@ -29,7 +29,9 @@ from rich.console import Console
 from rich.table import Table
 
 from lictor.cli.audit import audit_app
+from lictor.cli.credentials import credentials_app
 from lictor.cli.discover import discover_command
+from lictor.cli.serve import register as register_serve
 from lictor.core.agents import Agent
 from lictor.core.decisions import Decision, Outcome, parse_time
 from lictor.errors import (
@@ -71,6 +73,8 @@ policy_app = typer.Typer(help="Check and test policy bundles.", no_args_is_help=
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.command("discover")(discover_command)
+app.add_typer(credentials_app, name="credentials")
+register_serve(app)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

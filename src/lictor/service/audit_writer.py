@@ -31,7 +31,7 @@ from lictor.core.audit.chain import (
     issue_checkpoint,
 )
 from lictor.core.decisions import format_time
-from lictor.errors import StoreError
+from lictor.errors import LictorError, StoreError
 from lictor.service.ports import AuditStore, Clock
 
 log = logging.getLogger("lictor.audit")
@@ -90,8 +90,13 @@ class AuditWriter:
             self._thread = None
             try:
                 self.checkpoint_now()
-            except StoreError:
+            except LictorError:
                 log.exception("final checkpoint failed")
+
+    @property
+    def is_running(self) -> bool:
+        """True while the writer thread is alive (readiness)."""
+        return self._thread is not None and self._thread.is_alive()
 
     # -- the AuditLog port ---------------------------------------------------------------
 
@@ -164,20 +169,23 @@ class AuditWriter:
             future.set_result(record)
 
     def _maybe_checkpoint(self) -> None:
+        """Sign a checkpoint when one is due. Never raises: commits must go on."""
         if self._signer is None:
             return
-        head = self.store.head()
-        size = head.seq + 1 if head else 0
-        due_count = size - self._last_checkpoint_size >= self._checkpoint_every
-        due_time = (
-            size > self._last_checkpoint_size
-            and time.monotonic() - self._last_checkpoint_at >= self._checkpoint_seconds
-        )
-        if due_count or due_time:
-            try:
+        try:
+            head = self.store.head()
+            size = head.seq + 1 if head else 0
+            due_count = size - self._last_checkpoint_size >= self._checkpoint_every
+            due_time = (
+                size > self._last_checkpoint_size
+                and time.monotonic() - self._last_checkpoint_at >= self._checkpoint_seconds
+            )
+            if due_count or due_time:
                 self.checkpoint_now()
-            except Exception:
-                log.exception("checkpoint failed")
+        except Exception:
+            # A store outage or a trail that no longer verifies must not stop the writer
+            # thread: decisions would then be denied until a restart.
+            log.exception("checkpoint failed")
 
     def checkpoint_now(self) -> Checkpoint | None:
         """Catch up with the store and sign a checkpoint over the whole trail now.

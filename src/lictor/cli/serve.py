@@ -1,0 +1,208 @@
+"""``lictor serve`` and ``lictor init``: run the HTTP decision API, prepare its data.
+
+``serve`` binds its socket itself and prints ``listening on http://HOST:PORT`` on
+stderr, so ``--port 0`` tells the caller which port it got. On SIGINT or SIGTERM,
+uvicorn stops accepting, lets requests in flight finish, and then the app's lifespan
+shutdown flushes the audit writer, signs a final checkpoint and closes the store.
+(uvicorn then re-raises the signal, so the exit status says "terminated by SIGTERM".)
+
+Helpers from :mod:`lictor.cli.main` are imported when a command runs, not at import
+time: main registers these commands, so a top-level import would be circular.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import socket
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from lictor.errors import ConfigError
+from lictor.settings import Settings, load_settings
+
+__all__ = ["load_cli_settings", "register"]
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Settings file (default: lictor.toml here).")
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (lictor.db, checkpoint-key.pem)."),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store URL (default: sqlite:///<data-dir>/lictor.db)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def load_cli_settings(config: Path | None, **overrides: Any) -> Settings:
+    """Load settings, then apply the command line's options (those that were given).
+
+    Raises:
+        ConfigError: the file or a value is invalid.
+    """
+    settings = load_settings(config)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"option {where}: {first['msg']}") from None
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind a listening socket ourselves, so port 0 yields a port we can print."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    # (base_events._set_nodelay), and without it every response waits ~40 ms on Nagle
+    # and the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def _choose(module: str, fast: str, fallback: str) -> str:
+    """Use an optional accelerator (uvloop, httptools) only when it is installed."""
+    return fast if importlib.util.find_spec(module) is not None else fallback
+
+
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind.")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to bind; 0 picks a free one.")
+    ] = None,
+    policies: Annotated[
+        Path | None, typer.Option("--policies", "-p", help="Policy bundle directory.")
+    ] = None,
+    agents: Annotated[
+        Path | None, typer.Option("--agents", "-a", help="Inventory file loaded at start.")
+    ] = None,
+    store: StoreOpt = None,
+    data_dir: DataDirOpt = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (off by default).")
+    ] = False,
+) -> None:
+    """Run the HTTP decision API until SIGINT or SIGTERM."""
+    import uvicorn
+
+    from lictor.cli.main import err, errors_mapped
+    from lictor.server.app import create_app
+    from lictor.server.runtime import Runtime
+
+    with errors_mapped():
+        settings = load_cli_settings(
+            config,
+            host=host,
+            port=port,
+            policies=policies,
+            agents=agents,
+            store_url=store,
+            data_dir=data_dir,
+        )
+        logging.getLogger("lictor").setLevel(settings.log_level.upper())
+        sock = _bind(settings.host, settings.port)
+        try:
+            runtime = Runtime.open(settings)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(runtime, close_on_shutdown=True),
+                    loop=_choose("uvloop", "uvloop", "asyncio"),
+                    http=_choose("httptools", "httptools", "h11"),
+                    lifespan="on",
+                    access_log=access_log,
+                    log_level=settings.log_level,
+                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                    server_header=False,
+                )
+            )
+            bound_host, bound_port = sock.getsockname()[:2]
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            err.print(
+                f"lictor serve: listening on http://{shown}:{bound_port} "
+                f"(store {runtime.store.database.description}, policy {runtime.bundle.version})",
+                markup=False,
+                soft_wrap=True,
+            )
+            server.run(sockets=[sock])
+        finally:
+            runtime.close()
+            sock.close()
+
+
+def init(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    admin_name: Annotated[
+        str, typer.Option("--admin-name", help="Subject of the first admin credential.")
+    ] = "admin",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the data directory, checkpoint key and schema; print a first admin token once."""
+    from lictor.cli.main import err, errors_mapped, out
+    from lictor.server.runtime import initialize
+
+    with errors_mapped():
+        settings = load_cli_settings(config, data_dir=data_dir, store_url=store)
+        report = initialize(settings, admin_name=admin_name)
+    token = report.admin.token if report.admin is not None else None
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "data_dir": str(report.data_dir),
+                    "key_path": str(report.key_path),
+                    "key_created": report.key_created,
+                    "key_id": report.key_id,
+                    "store": report.store_url,
+                    "admin": report.admin.credential.to_json() if report.admin else None,
+                    "token": token,
+                }
+            )
+        )
+        return
+    key = "created" if report.key_created else "kept"
+    err.print(f"data directory  {report.data_dir}", markup=False)
+    err.print(f"checkpoint key  {report.key_path} ({key}, key id {report.key_id})", markup=False)
+    err.print(f"store           {report.store_url} (schema up to date)", markup=False)
+    if report.admin is None:
+        err.print(
+            "an active admin credential exists already; no token issued "
+            "(add one with: lictor credentials create --admin NAME --role admin)",
+            markup=False,
+        )
+        return
+    err.print(
+        f"admin credential {report.admin.credential.id} for {report.admin.credential.subject!r}; "
+        "its token is shown once, keep it secret:",
+        markup=False,
+    )
+    out.print(token, markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``init`` to the ``lictor`` command."""
+    app.command("serve")(serve)
+    app.command("init")(init)

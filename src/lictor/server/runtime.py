@@ -1,0 +1,271 @@
+"""The server's composition root: settings in, a running Governor over a durable store out.
+
+:meth:`Runtime.open` does all of the start-up I/O, in an order that fails early and
+cleanly: policies and inventory file are read before any database is touched, and a
+failure half-way closes whatever was already opened. The constructor itself does no
+I/O, so tests can assemble a Runtime from parts.
+
+:func:`initialize` is ``lictor init``: data directory, checkpoint key, schema, and a first
+admin credential whose token is shown once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from lictor.core.agents import Agent
+from lictor.errors import LictorError
+from lictor.identity.keys import CheckpointSigner, generate_key_file, load_signer
+from lictor.server.auth import Authenticator
+from lictor.server.inventory import CachedAgents, inventory_entry
+from lictor.server.metrics import Metrics, TrackedAudit
+from lictor.service.audit_writer import AuditWriter
+from lictor.service.credentials import Credentials, IssuedCredential
+from lictor.service.governor import Governor
+from lictor.service.memory import SystemClock
+from lictor.service.policies import Bundle, load_bundle, load_inventory
+from lictor.service.ports import Clock, CredentialKind, Role
+from lictor.settings import Settings
+from lictor.store import Store, open_store
+
+log = logging.getLogger("lictor.server")
+
+INVENTORY_FILE_ACTOR = "lictor:inventory-file"
+"""The ``actor`` of audit entries written when the inventory file is loaded at start."""
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create the data directory, readable by its owner only (it holds the signing key)."""
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def ensure_signer(path: Path) -> tuple[CheckpointSigner, bool]:
+    """Load the checkpoint key, creating it when absent; return it and whether it is new.
+
+    Raises:
+        ConfigError: the key file is unreadable, too widely readable, or not Ed25519.
+    """
+    if path.exists():
+        return load_signer(path), False
+    return generate_key_file(path), True
+
+
+class Runtime:
+    """Everything one server process runs on, wired together; see :meth:`open`."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        store: Store,
+        bundle: Bundle,
+        signer: CheckpointSigner,
+        writer: AuditWriter,
+        audit: TrackedAudit,
+        agents: CachedAgents,
+        governor: Governor,
+        credentials: Credentials,
+        authenticator: Authenticator,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self.bundle = bundle
+        self.signer = signer
+        self.writer = writer
+        self.audit = audit
+        self.agents = agents
+        self.governor = governor
+        self.credentials = credentials
+        self.authenticator = authenticator
+        self.metrics = metrics
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, settings: Settings, *, clock: Clock | None = None, store: Store | None = None
+    ) -> Runtime:
+        """Open the store, migrate it, load policies, start the audit writer.
+
+        Args:
+            settings: The loaded settings.
+            clock: The time source (a ``FixedClock`` in tests); the wall clock by default.
+            store: An already opened store to use instead of ``settings.resolved_store_url``;
+                the runtime takes ownership and closes it.
+
+        Raises:
+            ConfigError: a path or setting is wrong.
+            PolicyError: the policy bundle or inventory file is invalid.
+            StoreError: the database cannot be opened or migrated.
+        """
+        clock = clock if clock is not None else SystemClock()
+        bundle = load_bundle(settings.policies)
+        inventory = load_inventory(settings.agents) if settings.agents is not None else []
+        ensure_data_dir(settings)
+        signer, _ = ensure_signer(settings.checkpoint_key_path)
+        store = store if store is not None else open_store(settings.resolved_store_url)
+        writer: AuditWriter | None = None
+        try:
+            store.migrate()
+            writer = AuditWriter(
+                store.audit,
+                clock,
+                signer=signer,
+                checkpoint_every=settings.checkpoint_every,
+                checkpoint_seconds=settings.checkpoint_seconds,
+                max_batch=settings.audit_batch_max,
+                append_timeout_seconds=settings.audit_timeout_seconds,
+            ).start()
+            audit = TrackedAudit(writer, settings.audit_timeout_seconds)
+            agents = CachedAgents(store.agents)
+            seed_inventory(agents, audit, inventory, clock, source=str(settings.agents))
+            governor = Governor(
+                bundle.policy,
+                agents,
+                audit=audit,
+                clock=clock,
+                redact_arguments=settings.redact_arguments,
+            )
+            credentials = Credentials(store.credentials, clock)
+        except BaseException:
+            if writer is not None:
+                writer.close()
+            store.close()
+            raise
+        return cls(
+            settings=settings,
+            clock=clock,
+            store=store,
+            bundle=bundle,
+            signer=signer,
+            writer=writer,
+            audit=audit,
+            agents=agents,
+            governor=governor,
+            credentials=credentials,
+            authenticator=Authenticator(credentials),
+            metrics=Metrics(audit),
+        )
+
+    def is_ready(self) -> dict[str, bool]:
+        """Return each readiness check: the store answers, the audit writer runs."""
+        return {"store": self.store.ping(), "audit_writer": _is_writer_alive(self.writer)}
+
+    def close(self) -> None:
+        """Flush queued audit entries, write a final checkpoint, close the store. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.writer.close(timeout=self.settings.audit_timeout_seconds)
+        except LictorError:
+            # The final checkpoint refuses a trail that does not verify; shutting down
+            # must still close the store, and the trail's state is for `audit verify`.
+            log.exception("the audit writer did not close cleanly")
+        finally:
+            self.store.close()
+
+
+def _is_writer_alive(writer: AuditWriter) -> bool:
+    return writer.is_running
+
+
+def seed_inventory(
+    agents: CachedAgents,
+    audit: TrackedAudit,
+    records: list[Agent],
+    clock: Clock,
+    *,
+    source: str,
+) -> int:
+    """Upsert the inventory file's records into the store; return how many changed.
+
+    Only records that differ from the stored ones are written, each after its audit
+    entry, so restarting a replica (or N replicas) with the same file writes nothing.
+    Records in the store but not in the file are left alone: the API may have added them.
+
+    Raises:
+        StoreError: the store or the audit trail failed.
+    """
+    changed = 0
+    for agent in records:
+        before = agents.store.get(agent.id)
+        if before == agent:
+            continue
+        audit.append(
+            inventory_entry(
+                action="put",
+                agent_id=agent.id,
+                before=before,
+                after=agent,
+                at=clock.now(),
+                actor=INVENTORY_FILE_ACTOR,
+                credential_id=None,
+                source=source,
+            )
+        )
+        agents.put(agent)
+        changed += 1
+    if changed:
+        log.info("inventory file %s: %d agent records added or changed", source, changed)
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    """What :func:`initialize` did. ``admin`` is None when an admin credential existed."""
+
+    data_dir: Path
+    key_path: Path
+    key_created: bool
+    key_id: str
+    store_url: str
+    admin: IssuedCredential | None
+
+
+def initialize(
+    settings: Settings, *, clock: Clock | None = None, admin_name: str = "admin"
+) -> InitReport:
+    """Create the data directory, checkpoint key and schema; issue a first admin token.
+
+    Idempotent: an existing key is kept, the schema is only migrated forward, and no
+    admin token is issued when an active admin credential exists already (create more
+    with ``lictor credentials create --admin NAME --role admin``).
+
+    Raises:
+        ConfigError: the data directory or key cannot be created or read.
+        StoreError: the database cannot be opened or migrated.
+    """
+    clock = clock if clock is not None else SystemClock()
+    ensure_data_dir(settings)
+    signer, created = ensure_signer(settings.checkpoint_key_path)
+    store = open_store(settings.resolved_store_url)
+    store_url = store.database.description
+    try:
+        store.migrate()
+        credentials = Credentials(store.credentials, clock)
+        has_admin = any(c.is_active and c.role is Role.ADMIN for c in store.credentials.list())
+        admin = (
+            None
+            if has_admin
+            else credentials.issue(
+                CredentialKind.ADMIN, admin_name, Role.ADMIN, "first admin, from lictor init"
+            )
+        )
+    finally:
+        store.close()
+    return InitReport(
+        data_dir=settings.data_dir,
+        key_path=settings.checkpoint_key_path,
+        key_created=created,
+        key_id=signer.key_id,
+        store_url=store_url,
+        admin=admin,
+    )
