@@ -165,12 +165,8 @@ def test_find_decision_returns_the_decision_not_its_result(audit: AuditStore) ->
 
 @pytest.mark.parametrize("same_batch", [True, False], ids=["same-batch", "later-batch"])
 def test_a_second_decision_with_the_same_id_is_refused(
-    request: pytest.FixtureRequest, backend: Backend, audit: AuditStore, same_batch: bool
+    backend: Backend, audit: AuditStore, same_batch: bool
 ) -> None:
-    if backend.name == "memory":
-        request.applymarker(
-            pytest.mark.xfail(reason="MemoryAuditStore keeps the last duplicate", strict=True)
-        )
     if not same_batch:
         audit.append_batch([entry(0)])
 

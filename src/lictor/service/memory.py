@@ -153,8 +153,12 @@ class MemoryAuditStore:
         self._checkpoints: list[Checkpoint] = []
 
     def append_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[SealedRecord]:
-        """Seal after the head and keep."""
+        """Seal after the head and keep; a reused decision id refuses the whole batch."""
         with self._lock:
+            ids = [str(p.get("decision_id")) for p in payloads if p.get("kind") == "decision"]
+            for decision_id in ids:
+                if decision_id in self._decisions or ids.count(decision_id) > 1:
+                    raise Conflict("decision", decision_id, "decision id already recorded")
             sealed = seal_many(self._records[-1] if self._records else None, payloads)
             self._records.extend(sealed)
             for record in sealed:

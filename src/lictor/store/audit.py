@@ -20,8 +20,7 @@ from sqlalchemy import Row, func, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from lictor.core.audit.canonical import canonical_json
-from lictor.core.audit.chain import Checkpoint, SealedRecord, seal_many
+from lictor.core.audit.chain import Checkpoint, SealedRecord, encode_payload, seal_encoded
 from lictor.core.decisions import parse_time
 from lictor.errors import AuditIntegrityError, Conflict
 from lictor.service.memory import matches_query
@@ -75,9 +74,17 @@ class SqlAuditStore:
         """
         if not payloads:
             return []
+        # Encoding is most of the cost and does not depend on the head: do it before
+        # taking the lock that serialises appends across threads and replicas.
+        encoded = [encode_payload(payload) for payload in payloads]
         with self._db.writing(lock=AUDIT_CHAIN_LOCK) as connection:
-            sealed = seal_many(_head(connection), payloads)
-            rows = [_row(record) for record in sealed]
+            prev = _head(connection)
+            sealed: list[SealedRecord] = []
+            rows: list[dict[str, Any]] = []
+            for payload_json, stored in encoded:
+                prev = seal_encoded(prev, payload_json, stored)
+                sealed.append(prev)
+                rows.append(_row(prev, payload_json))
             _refuse_duplicate_decisions(connection, rows)
             connection.execute(insert(audit_records), rows)
         return sealed
@@ -285,14 +292,14 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _row(record: SealedRecord) -> dict[str, Any]:
+def _row(record: SealedRecord, payload_json: bytes) -> dict[str, Any]:
     payload = record.payload
     principal = payload.get("principal")
     return {
         "seq": record.seq,
         "record_hash": record.record_hash,
         "prev_hash": record.prev_hash,
-        "payload": canonical_json(payload).decode("utf-8"),
+        "payload": payload_json.decode("utf-8"),
         "kind": _text(payload.get("kind")),
         "decision_id": _text(payload.get("decision_id")),
         "agent_id": _text(payload.get("agent_id")),

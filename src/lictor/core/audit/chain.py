@@ -195,16 +195,65 @@ def seal(prev: SealedRecord | None, payload: Mapping[str, Any]) -> SealedRecord:
         ValueError: The payload is not canonical-JSON-able (NaN, non-str keys ...).
         TypeError: The payload holds a value that is not a JSON type.
     """
-    seq = 0 if prev is None else prev.seq + 1
-    prev_hash = GENESIS_HASH if prev is None else prev.record_hash
-    stored: dict[str, Any] = json.loads(canonical_json(payload))
+    return seal_canonical(prev, payload)[0]
+
+
+def seal_canonical(
+    prev: SealedRecord | None, payload: Mapping[str, Any]
+) -> tuple[SealedRecord, bytes]:
+    """Like :func:`seal`, and also return the payload's canonical bytes.
+
+    The canonical encoding is the costly part of sealing; a store that keeps the payload
+    as these exact bytes need not encode it a second time (and can later verify with
+    :meth:`ChainVerifier.add_canonical`).
+
+    Raises:
+        ValueError: The payload is not canonical-JSON-able.
+        TypeError: The payload holds a value that is not a JSON type.
+    """
+    payload_json, stored = encode_payload(payload)
+    return seal_encoded(prev, payload_json, stored), payload_json
+
+
+def encode_payload(payload: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """Return a payload's canonical bytes and the plain copy read back from them.
+
+    This is the part of sealing that does not depend on the chain's head, so a store can
+    do it before it takes the lock that serialises appends.
+
+    Raises:
+        ValueError: The payload is not canonical-JSON-able.
+        TypeError: The payload holds a value that is not a JSON type, or is no object.
+    """
+    payload_json = canonical_json(payload)
+    stored = json.loads(payload_json)
     if not isinstance(stored, dict):
         raise TypeError(f"an audit payload must be a JSON object, not {type(payload).__name__}")
+    return payload_json, stored
+
+
+def seal_encoded(
+    prev: SealedRecord | None, payload_json: bytes, stored: Mapping[str, Any]
+) -> SealedRecord:
+    """Seal a payload already encoded by :func:`encode_payload` after ``prev``.
+
+    ``stored`` must be ``json.loads(payload_json)``; only the hash is computed here.
+    """
+    seq = 0 if prev is None else prev.seq + 1
+    prev_hash = GENESIS_HASH if prev is None else prev.record_hash
+    data = b"".join(
+        (
+            b'{"payload":',
+            payload_json,
+            b',"prev":',
+            canonical_json(prev_hash),
+            b',"seq":',
+            str(seq).encode("ascii"),
+            b"}",
+        )
+    )
     return SealedRecord(
-        seq=seq,
-        prev_hash=prev_hash,
-        payload=stored,
-        record_hash=record_hash_of(seq, prev_hash, stored),
+        seq=seq, prev_hash=prev_hash, payload=stored, record_hash=leaf_hash(data).hex()
     )
 
 
@@ -212,10 +261,18 @@ def seal_many(
     prev: SealedRecord | None, payloads: Iterable[Mapping[str, Any]]
 ) -> list[SealedRecord]:
     """Seal several payloads in order after ``prev``; see :func:`seal`."""
-    sealed: list[SealedRecord] = []
+    return [record for record, _ in seal_many_canonical(prev, payloads)]
+
+
+def seal_many_canonical(
+    prev: SealedRecord | None, payloads: Iterable[Mapping[str, Any]]
+) -> list[tuple[SealedRecord, bytes]]:
+    """Seal several payloads; return each record with its payload's canonical bytes."""
+    sealed: list[tuple[SealedRecord, bytes]] = []
     for payload in payloads:
-        prev = seal(prev, payload)
-        sealed.append(prev)
+        record, payload_json = seal_canonical(prev, payload)
+        sealed.append((record, payload_json))
+        prev = record
     return sealed
 
 
