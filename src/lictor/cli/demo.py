@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -98,23 +99,28 @@ def _run_one(out: Console, directory: Path) -> dict[str, int]:
         step: dict[str, Any] = json.loads(line)
         if "request" in step:
             number += 1
-            out.print(f"\n[bold]{number:2}.[/] {step.get('say', '')}", markup=True)
+            out.print(f"\n[bold]{number:2}.[/] {escape(str(step.get('say', '')))}", markup=True)
             request = step["request"]
             args = json.dumps(request.get("arguments", {}), ensure_ascii=False)
             if len(args) > 110:
                 args = args[:107] + "..."
-            out.print(f"    [dim]{request.get('agent_id')} → {request.get('tool')} {args}[/]")
+            out.print(
+                f"    [dim]{escape(str(request.get('agent_id')))} → "
+                f"{escape(str(request.get('tool')))} {escape(args)}[/]"
+            )
             last = governor.decide(request)
             counts[last.outcome.value] += 1
             style = STYLE[last.outcome]
             out.print(f"    [{style}]{last.outcome.value.upper()}[/]", markup=True)
             for reason in last.reasons:
                 message = f"  {reason.message}" if reason.message else ""
-                out.print(f"      [dim]{reason.rule}[/]{message}", markup=True)
+                out.print(f"      [dim]{escape(reason.rule)}[/]{escape(message)}", markup=True)
         elif "report" in step:
             if last is None or last.outcome is not Outcome.ALLOW:
                 raise ConfigError(f"{directory}/scenario.jsonl:{line_no}: report after no allow")
-            out.print(f"    [dim]↳ {step.get('say', 'result reported')}[/]", markup=True)
+            out.print(
+                f"    [dim]↳ {escape(str(step.get('say', 'result reported')))}[/]", markup=True
+            )
             try:
                 governor.report({"decision_id": last.decision_id, **step["report"]})
             except LictorError as exc:

@@ -26,6 +26,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lictor.cli.audit import audit_app
@@ -103,7 +104,7 @@ def _root(
 
 def fail(message: str, code: int) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -162,12 +163,12 @@ def print_decision(decision: Decision, title: str = "") -> None:
     """Print a decision for people: outcome, then each deciding reason."""
     style = OUTCOME_STYLE[decision.outcome]
     head = f"[{style}]{decision.outcome.value.upper():6}[/]"
-    out.print(f"{head} {title}".rstrip(), markup=True)
+    out.print(f"{head} {escape(title)}".rstrip(), markup=True)
     for reason in decision.reasons:
-        out.print(f"         [dim]{reason.rule}[/]  {reason.message}", markup=True)
+        out.print(f"         [dim]{escape(reason.rule)}[/]  {escape(reason.message)}", markup=True)
     for reason in decision.shadow:
         would = f"(shadow) {reason.rule} would {reason.effect.value}"
-        out.print(f"         [dim]{would}[/]  {reason.message}", markup=True)
+        out.print(f"         [dim]{escape(would)}[/]  {escape(reason.message)}", markup=True)
 
 
 @app.command()
@@ -230,8 +231,9 @@ def replay(
                 for reason in decision.reasons:
                     by_rule[f"{decision.outcome.value}  {reason.rule}"] += 1
                 sys.stdout.write(json.dumps(decision.to_json()) + "\n")
-    for number, problem in bad:
-        err.print(f"[red]line {number}:[/] {problem}", markup=True)
+    if not summary_json:
+        for number, problem in bad:
+            err.print(f"[red]line {number}:[/] {escape(problem)}", markup=True)
     total = sum(outcomes.values())
     if summary_json:
         err.print_json(
@@ -334,16 +336,18 @@ def policy_test(
         )
     else:
         for result in results:
-            where = f"[dim]{result.case.source}:{result.case.line}[/]"
+            where = f"[dim]{escape(str(result.case.source))}:{result.case.line}[/]"
             if result.passed:
                 if verbose:
-                    out.print(f"[green]PASS[/] {result.case.name} {where}", markup=True)
+                    out.print(f"[green]PASS[/] {escape(result.case.name)} {where}", markup=True)
                 continue
-            out.print(f"[bold red]FAIL[/] {result.case.name} {where}", markup=True)
+            out.print(f"[bold red]FAIL[/] {escape(result.case.name)} {where}", markup=True)
             for line in result.diff:
-                out.print(f"     {line}")
+                out.print(f"     {line}", markup=False)
         if untested:
-            out.print(f"[yellow]rules no test decided:[/] {', '.join(untested)}", markup=True)
+            out.print(
+                f"[yellow]rules no test decided:[/] {escape(', '.join(untested))}", markup=True
+            )
         colour = "red" if failed else "green"
         out.print(
             f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/]",

@@ -216,8 +216,16 @@ def _principal(value: object) -> Principal | None:
     return Principal(
         id=pid,
         groups=_str_list(obj.get("groups"), "/principal/groups"),
-        attributes=_mapping(obj.get("attributes") or {}, "/principal/attributes"),
+        attributes=_principal_attributes(obj.get("attributes")),
     )
+
+
+def _principal_attributes(value: object) -> dict[str, Any]:
+    if value is None:
+        return {}
+    attributes = _mapping(value, "/principal/attributes")
+    _check_depth(attributes, "/principal/attributes", 0)
+    return attributes
 
 
 def _resource(value: object) -> Resource | None:

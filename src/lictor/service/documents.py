@@ -23,6 +23,7 @@ class Document:
     data: Any
     source: str
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    nodes: int = 0
 
     def locate(self, pointer: str) -> tuple[int, int] | None:
         """Return (line, column) of ``pointer`` or of its nearest located ancestor."""
@@ -59,13 +60,28 @@ def load_yaml(text: str, source: str) -> Document:
     return doc
 
 
+MAX_NODES = 200_000
+_STANDARD_TAGS = frozenset(
+    {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+)
+
+
 def _convert(node: yaml.Node, pointer: str, doc: Document, path: frozenset[int]) -> Any:
     if id(node) in path:
         raise _error(node, doc, "recursive YAML alias")
     if len(path) > 64:
         raise _error(node, doc, "nested deeper than 64 levels")
+    # Aliases can expand a small file into millions of nodes ("billion laughs").
+    doc.nodes += 1
+    if doc.nodes > MAX_NODES:
+        raise _error(node, doc, f"more than {MAX_NODES} values (alias expansion?)")
     path = path | {id(node)}
-    doc.positions[pointer] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        line += 1  # a block scalar's text starts on the line after its indicator
+    doc.positions[pointer] = (line, node.start_mark.column + 1)
+    if not isinstance(node, yaml.ScalarNode) and node.tag not in _STANDARD_TAGS:
+        raise _error(node, doc, f"YAML tag {node.tag!r} is not allowed")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:

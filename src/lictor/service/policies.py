@@ -89,9 +89,23 @@ def load_bundle(root: str | Path) -> Bundle:
                     line=pos[0] if pos else None,
                 )
             timezone, timezone_source = tz, name
-    policy = compile_policy(
-        rules, version="sha256:" + digest.hexdigest(), timezone=timezone or "UTC"
-    )
+    try:
+        policy = compile_policy(
+            rules, version="sha256:" + digest.hexdigest(), timezone=timezone or "UTC"
+        )
+    except PolicyError as exc:
+        if exc.source is not None or timezone_source is None:
+            raise
+        # Only the time zone error comes without a file: name the file that set it.
+        doc = next(d for d in documents if d.source == timezone_source)
+        pos = doc.locate(exc.pointer)
+        raise PolicyError(
+            exc.message,
+            source=timezone_source,
+            line=pos[0] if pos else None,
+            column=pos[1] if pos else None,
+            pointer=exc.pointer,
+        ) from None
     return Bundle(policy=policy, root=root, documents=tuple(documents))
 
 
