@@ -32,6 +32,7 @@ from rich.table import Table
 from lictor.cli.audit import audit_app
 from lictor.cli.credentials import credentials_app
 from lictor.cli.discover import discover_command
+from lictor.cli.mcp import mcp_app
 from lictor.cli.serve import register as register_serve
 from lictor.core.agents import Agent
 from lictor.core.decisions import Decision, Outcome, parse_time
@@ -76,6 +77,7 @@ app.add_typer(audit_app, name="audit")
 app.command("discover")(discover_command)
 app.add_typer(credentials_app, name="credentials")
 register_serve(app)
+app.add_typer(mcp_app, name="mcp-proxy")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

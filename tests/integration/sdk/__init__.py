@@ -1,0 +1,1 @@
+"""SDK tests against the real HTTP app."""
