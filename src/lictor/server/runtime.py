@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lictor.core.agents import Agent
+from lictor.core.audit.chain import SealedRecord
 from lictor.errors import LictorError
 from lictor.identity.keys import CheckpointSigner, generate_key_file, load_signer
+from lictor.notify.syslog import SyslogSink
 from lictor.server.auth import Authenticator
 from lictor.server.inventory import CachedAgents, inventory_entry
 from lictor.server.metrics import Metrics, TrackedAudit
@@ -28,6 +31,7 @@ from lictor.service.governor import Governor
 from lictor.service.memory import SystemClock
 from lictor.service.policies import Bundle, load_bundle, load_inventory
 from lictor.service.ports import Clock, CredentialKind, Role
+from lictor.service.tracing import DecisionTracing, tracing_for
 from lictor.settings import Settings
 from lictor.store import Store, open_store
 
@@ -71,6 +75,8 @@ class Runtime:
         credentials: Credentials,
         authenticator: Authenticator,
         metrics: Metrics,
+        syslog: SyslogSink | None = None,
+        tracing: DecisionTracing | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -84,6 +90,8 @@ class Runtime:
         self.credentials = credentials
         self.authenticator = authenticator
         self.metrics = metrics
+        self.syslog = syslog
+        self.tracing = tracing
         self._closed = False
         self._close_lock = threading.Lock()
 
@@ -125,12 +133,18 @@ class Runtime:
             audit = TrackedAudit(writer, settings.audit_timeout_seconds)
             agents = CachedAgents(store.agents)
             seed_inventory(agents, audit, inventory, clock, source=str(settings.agents))
+            syslog = None
+            if settings.syslog:
+                syslog = SyslogSink.from_url(settings.syslog).start()
+                writer.add_listener(_publisher(syslog))
+            tracing = tracing_for(settings.otel_endpoint)
             governor = Governor(
                 bundle.policy,
                 agents,
                 audit=audit,
                 clock=clock,
                 redact_arguments=settings.redact_arguments,
+                tracing=tracing,
             )
             credentials = Credentials(store.credentials, clock)
         except BaseException:
@@ -151,6 +165,8 @@ class Runtime:
             credentials=credentials,
             authenticator=Authenticator(credentials),
             metrics=Metrics(audit),
+            syslog=syslog,
+            tracing=tracing,
         )
 
     def is_ready(self) -> dict[str, bool]:
@@ -171,6 +187,20 @@ class Runtime:
             log.exception("the audit writer did not close cleanly")
         finally:
             self.store.close()
+            if self.syslog is not None:
+                self.syslog.close()
+            if self.tracing is not None:
+                self.tracing.shutdown()
+
+
+def _publisher(sink: SyslogSink) -> Callable[[Sequence[SealedRecord]], None]:
+    """Forward committed audit records to syslog (never blocks: the sink queues)."""
+
+    def publish(records: Sequence[SealedRecord]) -> None:
+        for record in records:
+            sink.publish(record)
+
+    return publish
 
 
 def _is_writer_alive(writer: AuditWriter) -> bool:

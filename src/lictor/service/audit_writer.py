@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -69,6 +69,15 @@ class AuditWriter:
         self.batches = 0
         self.records_written = 0
         self.failures = 0
+        self._listeners: list[Callable[[Sequence[SealedRecord]], None]] = []
+
+    def add_listener(self, listener: Callable[[Sequence[SealedRecord]], None]) -> None:
+        """Call ``listener`` with every committed batch (syslog, live feeds).
+
+        Listeners run on the writer thread after the callers were answered; they must
+        be quick and must not block. An exception in one is logged and ignored.
+        """
+        self._listeners.append(listener)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -167,6 +176,11 @@ class AuditWriter:
         self.records_written += len(sealed)
         for (_, future), record in zip(batch, sealed, strict=True):
             future.set_result(record)
+        for listener in self._listeners:
+            try:
+                listener(sealed)
+            except Exception:
+                log.exception("audit listener failed")
 
     def _maybe_checkpoint(self) -> None:
         """Sign a checkpoint when one is due. Never raises: commits must go on."""

@@ -35,6 +35,7 @@ from lictor.service.memory import MemoryAgents, MemoryAudit, MemorySessions, Sys
 from lictor.service.policies import load_bundle, load_inventory
 from lictor.service.ports import AgentDirectory, AuditLog, Clock, SessionStore
 from lictor.service.records import decision_entry, rejected_entry, result_entry
+from lictor.service.tracing import DecisionTracing, NoTracing
 
 log = logging.getLogger("lictor.governor")
 
@@ -54,6 +55,7 @@ class Governor:
         audit: AuditLog | None = None,
         clock: Clock | None = None,
         redact_arguments: bool = False,
+        tracing: DecisionTracing | None = None,
     ) -> None:
         self._policy = policy
         self._agents = agents
@@ -61,6 +63,7 @@ class Governor:
         self.audit: AuditLog = audit if audit is not None else MemoryAudit()
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._redact = redact_arguments
+        self._tracing: DecisionTracing = tracing if tracing is not None else NoTracing()
         self._reload_lock = threading.Lock()
 
     @classmethod
@@ -237,7 +240,8 @@ class Governor:
         return request, decision, entry
 
     def _after(self, request: ActionRequest, decision: Decision) -> None:
-        """Update session state once an allow is on record."""
+        """Update session state once an allow is on record; trace the decision."""
+        self._tracing.record(request, decision)
         if decision.outcome is Outcome.ALLOW and request.session_id:
             labels = frozenset(request.resource.labels) if request.resource else frozenset()
             self._sessions.record_call(request.session_id, request.tool, labels)
