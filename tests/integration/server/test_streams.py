@@ -72,7 +72,7 @@ async def test_a_decision_is_streamed_to_a_real_syslog_receiver(
 
 async def test_every_decision_is_traced(runtime: Runtime, tokens: object) -> None:
     tracer = RecordingTracer()
-    runtime.governor._tracing = tracer  # noqa: SLF001 - swap the tracer the runtime built
+    runtime.governor._tracing = tracer  # swap the tracer the runtime built
     token = runtime.credentials.issue(CredentialKind.AGENT, "payments-bot", Role.AGENT).token
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://lictor.test") as http:
