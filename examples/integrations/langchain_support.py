@@ -105,8 +105,8 @@ def main() -> list[BaseMessage]:
     for message in messages:
         status = f" [{message.status}]" if isinstance(message, ToolMessage) else ""
         shown = message.content or getattr(message, "tool_calls", "")
-        print(f"{message.type:>5}{status}: {shown}")  # noqa: T201 - an example prints
-    print(f"refunds issued: {issued}")  # noqa: T201 - an example prints
+        print(f"{message.type:>5}{status}: {shown}")
+    print(f"refunds issued: {issued}")
     return messages
 
 

@@ -102,9 +102,9 @@ async def run() -> Any:
         agent, "Ship checkout to production.", run_config=RunConfig(tracing_disabled=True)
     )
     for item in result.new_items:
-        print(f"{item.type}: {getattr(item, 'output', '') or item.raw_item}")  # noqa: T201 - an example prints
-    print(f"final: {result.final_output}")  # noqa: T201 - an example prints
-    print(f"deployed to: {deployed}")  # noqa: T201 - an example prints
+        print(f"{item.type}: {getattr(item, 'output', '') or item.raw_item}")
+    print(f"final: {result.final_output}")
+    print(f"deployed to: {deployed}")
     return result
 
 

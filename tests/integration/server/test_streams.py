@@ -58,10 +58,9 @@ async def test_a_decision_is_streamed_to_a_real_syslog_receiver(
                 "/v1/decide", json={"tool": "get_invoice"}, headers=bearer(token)
             )
         decision_id = response.json()["decision_id"]
-        found = False
-        while not found:  # inventory records from start-up may come first
+        message = ""
+        while f'decision_id="{decision_id}"' not in message:  # start-up records come first
             message = receiver.recv(65536).decode("utf-8")
-            found = f'decision_id="{decision_id}"' in message
         body = json.loads(message.split("\ufeff", 1)[1])
         assert body["payload"]["tool"] == "get_invoice"
         assert body["payload"]["outcome"] == "allow"
