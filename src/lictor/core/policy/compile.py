@@ -16,9 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lictor.core.agents import Agent
-from lictor.core.decisions import Outcome
+from lictor.core.decisions import Outcome, Reason, ReasonCode
 from lictor.core.policy.functions import VARIABLES, environment
 from lictor.core.policy.model import Mode, PolicySet, Rule, is_glob
+from lictor.core.policy.native import NativeProgram, compile_native
 from lictor.errors import PolicyError
 
 CACHE_LIMIT = 65_536
@@ -37,12 +38,20 @@ def referenced_variables(condition: str | None) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
-    """A rule with its compiled condition (``None``: always true)."""
+    """A rule with its compiled condition (``None``: always true).
+
+    ``native`` is the same condition compiled to Python closures when it lies in the
+    subset :mod:`lictor.core.policy.native` models; CEL stays the authority for the rest.
+    ``fired`` is the reason the rule gives when it fires, built once (reasons are
+    immutable, so every decision can share it).
+    """
 
     rule: Rule
     program: Any
     order: int
     variables: frozenset[str] = frozenset()
+    native: NativeProgram | None = None
+    fired: Reason | None = None
 
     @property
     def explicit_tool_grant(self) -> bool:
@@ -62,6 +71,9 @@ class Candidates:
     booleans, in ``conditional`` order): one call costs about as much as the fixed
     overhead of a single one, so the common path is one evaluation per decision. When
     it errors, the evaluator falls back to one call per rule to find the culprit.
+    ``conditional_rules`` are the same rules as ``conditional``, for the native path;
+    ``native_variables`` is the union of the variables their native programs read, or
+    ``None`` when some condition has no native program.
     """
 
     deny: tuple[CompiledRule, ...]
@@ -72,6 +84,8 @@ class Candidates:
     variables: frozenset[str] = frozenset()
     conditional: tuple[int, ...] = ()
     combined: Any = None
+    conditional_rules: tuple[CompiledRule, ...] = ()
+    native_variables: frozenset[str] | None = None
 
     @property
     def size(self) -> int:
@@ -153,7 +167,16 @@ class CompiledPolicy:
             variables=frozenset().union(*(c.variables for c in conditional)),
             conditional=tuple(c.order for c in conditional),
             combined=_combine(conditional),
+            conditional_rules=tuple(conditional),
+            native_variables=_native_variables(conditional),
         )
+
+
+def _native_variables(conditional: Sequence[CompiledRule]) -> frozenset[str] | None:
+    natives = [c.native for c in conditional]
+    if any(n is None for n in natives):
+        return None
+    return frozenset().union(*(n.variables for n in natives if n is not None))
 
 
 def _combine(conditional: Sequence[CompiledRule]) -> Any:
@@ -184,6 +207,10 @@ def compile_policy(rules: Sequence[Rule], *, version: str, timezone: str = "UTC"
     seen: dict[str, Rule] = {}
     compiled: list[CompiledRule] = []
     env = environment()
+    # Policies repeat conditions across agents ("payee on the allowlist", "outside
+    # business hours"); a CEL compile costs hundreds of microseconds, and a program
+    # depends only on its source text, so each distinct condition compiles once.
+    programs: dict[str, Any] = {}
     for order, rule in enumerate(rules):
         if rule.id in seen:
             first = seen[rule.id]
@@ -198,18 +225,23 @@ def compile_policy(rules: Sequence[Rule], *, version: str, timezone: str = "UTC"
         compiled.append(
             CompiledRule(
                 rule=rule,
-                program=_compile_condition(env, rule),
+                program=_compile_condition(env, rule, programs),
                 order=order,
                 variables=referenced_variables(rule.when),
+                native=compile_native(rule.when) if rule.when is not None else None,
+                fired=Reason(rule.id, rule.effect, rule.message, ReasonCode.RULE),
             )
         )
     policy = PolicySet(rules=tuple(rules), version=version, timezone=timezone)
     return CompiledPolicy(policy, compiled, zone)
 
 
-def _compile_condition(env: Any, rule: Rule) -> Any:
+def _compile_condition(env: Any, rule: Rule, programs: dict[str, Any]) -> Any:
     if rule.when is None:
         return None
+    program = programs.get(rule.when)
+    if program is not None:
+        return program
     try:
         program = env.compile(rule.when)
     except RuntimeError as exc:
@@ -223,6 +255,7 @@ def _compile_condition(env: Any, rule: Rule) -> Any:
             pointer="/when",
             rule_id=rule.id,
         )
+    programs[rule.when] = program
     return program
 
 

@@ -19,9 +19,12 @@ from lictor.core.agents import Agent, AgentStatus
 from lictor.core.decisions import Outcome, Reason, ReasonCode
 from lictor.core.policy.compile import Candidates, CompiledPolicy, CompiledRule
 from lictor.core.policy.functions import environment
+from lictor.core.policy.native import is_plain
 from lictor.core.requests import ActionRequest
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: Variables that ``_Run._data`` builds from ints and ASCII strings only.
+_BUILT_PLAIN = frozenset({"time"})
 _EMPTY_PRINCIPAL: Mapping[str, Any] = {"id": "", "groups": [], "attributes": {}}
 _EMPTY_RESOURCE: Mapping[str, Any] = {"type": "", "id": "", "labels": []}
 
@@ -93,7 +96,7 @@ def evaluate(policy: CompiledPolicy, request: ActionRequest, facts: Facts) -> Ev
     if denied:
         return Evaluation(Outcome.DENY, _sorted(denied), shadow, run.count)
 
-    if not agent.is_tool_allowed(request.tool):
+    if not _in_inventory(agent, request.tool):
         granted = [r for c in cands.granting if (r := run.check(c)) is not None]
         if any(r.effect is not Outcome.ALLOW for r in granted):  # an evaluation error
             return Evaluation(Outcome.DENY, _sorted(_errors(granted)), shadow, run.count)
@@ -139,13 +142,84 @@ def _errors(reasons: list[Reason]) -> list[Reason]:
 
 def _sorted(reasons: list[Reason]) -> tuple[Reason, ...]:
     # Reasons are a set: sort them so the answer does not depend on rule order.
-    return tuple(sorted(reasons, key=lambda r: (r.rule, r.code.value)))
+    if len(reasons) == 1:
+        return (reasons[0],)
+    return tuple(sorted(reasons, key=_reason_order))
+
+
+def _reason_order(reason: Reason) -> tuple[str, str]:
+    return (reason.rule, reason.code.value)
+
+
+def _in_inventory(agent: Agent, tool: str) -> bool:
+    """``agent.is_tool_allowed(tool)``, memoised on (allowed tools, tool).
+
+    Matching a tool against glob patterns costs a few microseconds per decision; the
+    answer depends only on the pattern tuple and the tool name. Subclasses of
+    :class:`Agent` may decide differently, so they are asked every time.
+    """
+    if type(agent) is not Agent:
+        return agent.is_tool_allowed(tool)
+    key = (agent.allowed_tools, tool)
+    found = _INVENTORY.get(key)
+    if found is None:
+        found = agent.is_tool_allowed(tool)
+        if len(_INVENTORY) >= _INVENTORY_LIMIT:
+            _INVENTORY.clear()
+        _INVENTORY[key] = found
+    return found
+
+
+_INVENTORY: dict[tuple[tuple[str, ...], str], bool] = {}
+_INVENTORY_LIMIT = 65_536
+
+
+def _agent_json(agent: Agent) -> tuple[dict[str, Any], bool]:
+    """``agent.to_json()`` and whether it is plain, memoised per inventory record.
+
+    Agents are frozen records that live as long as the inventory, so the same object
+    comes back for every request of that agent; converting and checking it again would
+    cost more than most conditions. The cache holds the object itself, so its ``id``
+    cannot be reused while the entry exists. Neither CEL nor the native programs modify
+    the value they are given.
+    """
+    entry = _AGENTS.get(id(agent))
+    if entry is not None and entry[0] is agent:
+        return entry[1], entry[2]
+    value = agent.to_json()
+    plain = is_plain(value)
+    if len(_AGENTS) >= _AGENTS_LIMIT:
+        _AGENTS.clear()
+    _AGENTS[id(agent)] = (agent, value, plain)
+    return value, plain
+
+
+_AGENTS: dict[int, tuple[Agent, dict[str, Any], bool]] = {}
+_AGENTS_LIMIT = 4096
 
 
 class _Run:
-    """One request's evaluation: builds the CEL activation lazily, counts evaluations."""
+    """One request's evaluation: builds the variables lazily, counts evaluations.
 
-    __slots__ = ("activation", "cands", "count", "facts", "flags", "policy", "request")
+    Each condition is first tried natively (:mod:`lictor.core.policy.native`), on the
+    same plain values CEL would see; only what the native subset cannot answer exactly
+    goes to CEL, whose activation (the expensive part) is then built once. ``count``
+    follows the CEL-only algorithm exactly — one for the combined list, one per
+    condition evaluated alone — whichever engine produced the value, so
+    ``Evaluation.evaluated`` does not depend on this optimisation.
+    """
+
+    __slots__ = (
+        "activation",
+        "cands",
+        "count",
+        "data",
+        "facts",
+        "flags",
+        "plain",
+        "policy",
+        "request",
+    )
 
     def __init__(
         self, policy: CompiledPolicy, request: ActionRequest, facts: Facts, cands: Candidates
@@ -155,6 +229,8 @@ class _Run:
         self.facts = facts
         self.cands = cands
         self.activation: Any = None
+        self.data: dict[str, Any] | None = None
+        self.plain: dict[str, bool] = {}
         self.flags: dict[int, bool] | None = None
         self.count = 0
 
@@ -162,14 +238,15 @@ class _Run:
         """Return the rule's reason if it fires, an error reason if it fails, else None."""
         rule = compiled.rule
         if compiled.program is not None:
-            if self.activation is None:
-                self.activation = environment().Activation(self._data())
+            if self.flags is None:
                 self.flags = self._combined()
-            fired = self.flags.get(compiled.order) if self.flags is not None else None
+            fired = self.flags.get(compiled.order)
             if fired is None:
                 self.count += 1
+                fired = self._native(compiled)
+            if fired is None:
                 try:
-                    value = compiled.program.eval(self.activation).value()
+                    value = compiled.program.eval(self._activation()).value()
                 except Exception as exc:  # noqa: BLE001 - foreign runtime; any failure denies
                     return _error_reason(rule.id, f"{type(exc).__name__}: {exc}")
                 if value is not True and value is not False:
@@ -178,23 +255,80 @@ class _Run:
                 fired = value
             if not fired:
                 return None
+        if compiled.fired is not None:
+            return compiled.fired
         return Reason(rule.id, rule.effect, rule.message, ReasonCode.RULE)
 
-    def _combined(self) -> dict[int, bool] | None:
-        """Evaluate all candidate conditions at once; ``None`` if any errs or is not bool."""
+    def _combined(self) -> dict[int, bool]:
+        """Evaluate all candidate conditions at once; empty if any errs or is not bool."""
         program = self.cands.combined
         if program is None:
-            return None
+            return {}
         self.count += 1
+        flags = self._all_native()
+        if flags is not None:
+            return flags
         try:
-            values = program.eval(self.activation).plain_value()
+            values = program.eval(self._activation()).plain_value()
         except Exception:  # noqa: BLE001 - foreign runtime; the slow path finds the culprit
-            return None
+            return {}
         if not isinstance(values, list) or len(values) != len(self.cands.conditional):
-            return None
+            return {}
         if not all(v is True or v is False for v in values):
-            return None
+            return {}
         return dict(zip(self.cands.conditional, values, strict=True))
+
+    def _all_native(self) -> dict[int, bool] | None:
+        """Every candidate condition natively, or ``None`` if any needs CEL."""
+        names = self.cands.native_variables
+        if names is None or not self._is_plain(names):
+            return None
+        data = self._variables()
+        flags: dict[int, bool] = {}
+        for compiled in self.cands.conditional_rules:
+            try:
+                value = compiled.native.run(data)  # type: ignore[union-attr]  # all native
+            except Exception:  # noqa: BLE001 - an optimisation never decides on a surprise
+                return None
+            if value is not True and value is not False:
+                return None
+            flags[compiled.order] = value
+        return flags
+
+    def _native(self, compiled: CompiledRule) -> bool | None:
+        """The condition's value from its native program, or ``None``: ask CEL."""
+        native = compiled.native
+        if native is None or not self._is_plain(native.variables):
+            return None
+        try:
+            value = native.run(self._variables())
+        except Exception:  # noqa: BLE001 - an optimisation never decides on a surprise; CEL does
+            return None
+        return value if value is True or value is False else None
+
+    def _is_plain(self, names: frozenset[str]) -> bool:
+        """Whether CEL would see these variables exactly as the native programs do."""
+        data = self._variables()
+        plain = self.plain
+        for name in names:
+            if name in _BUILT_PLAIN:
+                continue
+            known = plain.get(name)
+            if known is None:
+                known = plain[name] = name in data and is_plain(data[name])
+            if not known:
+                return False
+        return True
+
+    def _variables(self) -> dict[str, Any]:
+        if self.data is None:
+            self.data = self._data()
+        return self.data
+
+    def _activation(self) -> Any:
+        if self.activation is None:
+            self.activation = environment().Activation(self._variables())
+        return self.activation
 
     def _data(self) -> dict[str, Any]:
         """Build only the CEL variables that the candidate conditions read."""
@@ -228,7 +362,10 @@ class _Run:
                 wire[key] = wire[key] or ""
             data["request"] = wire
         if "agent" in wanted:
-            data["agent"] = facts.agent.to_json() if facts.agent else {}
+            if facts.agent is None:
+                data["agent"] = {}
+            else:
+                data["agent"], self.plain["agent"] = _agent_json(facts.agent)
         if "session" in wanted:
             data["session"] = facts.session.to_cel()
         if "time" in wanted:

@@ -1,0 +1,1 @@
+"""Benchmarks of Lictor against other policy engines (not part of the installed package)."""
