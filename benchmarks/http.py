@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST = {
@@ -175,7 +176,7 @@ def main() -> None:
             finally:
                 server.terminate()
                 server.wait(30)
-    table = []
+    table: list[dict[str, Any]] = []
     for kind, by_conn in results.items():
         for connections, runs in by_conn.items():
             table.append(
@@ -196,7 +197,9 @@ def main() -> None:
             f"{row['target']:<13}{row['connections']:>6}{row['decisions_per_s']:>13.0f}"
             f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
         )
-    rate = {(r["target"], r["connections"]): r["decisions_per_s"] for r in table}
+    rate: dict[tuple[str, int], float] = {
+        (r["target"], r["connections"]): r["decisions_per_s"] for r in table
+    }
     print(
         f"\nlictor / bare (64 conns): {rate[('lictor', 64)] / rate[('bare', 64)]:.2f}x   "
         f"durable / memory audit (bare, 64): "
