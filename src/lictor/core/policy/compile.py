@@ -26,14 +26,18 @@ CACHE_LIMIT = 65_536
 _CEL_POSITION = re.compile(r"<input>:(\d+):(\d+): ")
 
 
-_IDENT = re.compile(r"(?<![.\w])([A-Za-z_]\w*)")
+# A top-level name is not preceded by a word character or by a dot that follows one:
+# ``arguments.time`` reads ``arguments`` only, while CEL's root-scoped ``.tool`` (a dot
+# at the start or after an operator) reads ``tool``.
+_IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)|(?:^|(?<=[^\w\s.)\]]))\s*\.([A-Za-z_]\w*)")
 
 
 def referenced_variables(condition: str | None) -> frozenset[str]:
     """Over-approximate the top-level variables a condition reads (words not after a dot)."""
     if condition is None:
         return frozenset()
-    return frozenset(_IDENT.findall(condition)) & frozenset(VARIABLES)
+    names = {name for pair in _IDENT.findall(condition) for name in pair if name}
+    return frozenset(names) & frozenset(VARIABLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +190,7 @@ def _combine(conditional: Sequence[CompiledRule]) -> Any:
     source = "[" + ", ".join(f"({c.rule.when})" for c in conditional) + "]"
     try:
         return environment().compile(source)
-    except RuntimeError:  # every part compiled alone; never seen, but fall back safely
+    except (RuntimeError, TypeError, ValueError):  # every part compiled alone; fall back
         return None
 
 
@@ -244,7 +248,7 @@ def _compile_condition(env: Any, rule: Rule, programs: dict[str, Any]) -> Any:
         return program
     try:
         program = env.compile(rule.when)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, ValueError) as exc:
         raise _cel_error(rule, str(exc)) from None
     kind = program.return_type().name()
     if kind.lower() not in ("bool", "dyn"):

@@ -188,11 +188,6 @@ def test_compiled_policy_keeps_rules_in_load_order_and_its_version() -> None:
     assert policy.version == "v1"
 
 
-@pytest.mark.xfail(
-    reason='src bug: a lone surrogate in `when` (YAML "\\ud800") makes the CEL binding '
-    "raise TypeError, which compile._compile_condition does not catch",
-    strict=True,
-)
 def test_condition_with_a_lone_surrogate_is_a_policy_error() -> None:
     doc = load_yaml(
         "rules:\n  - id: r\n    effect: deny\n    when: \"tool == '\\ud800'\"\n", "p.yaml"

@@ -296,11 +296,6 @@ def test_guarded_condition_does_not_error_on_missing_field() -> None:
     assert decide(policy(guarded, ALLOW_ALL), arguments={}).outcome is Outcome.ALLOW
 
 
-@pytest.mark.xfail(
-    reason="src bug: compile.referenced_variables skips names after '.', so the CEL "
-    "root-scoped form `.tool` is not put into the activation and always errors",
-    strict=True,
-)
 def test_root_scoped_variable_reference_evaluates() -> None:
     verdict = decide(policy({"id": "r", "effect": "allow", "when": ".tool == 'read'"}))
 
