@@ -254,8 +254,8 @@ class Api:
         runtime = self.runtime
         agent_id = request.path_params["agent_id"]
         body = await read_json(request, runtime.settings.max_body_bytes)
-        if isinstance(body, dict) and body.get("id") is None:
-            body["id"] = agent_id
+        if isinstance(body, dict) and "id" not in body:
+            body["id"] = agent_id  # the URL names the agent; an explicit null is invalid
         agent = parse_agent(body)
         if agent.id != agent_id:
             raise HTTPProblem(

@@ -118,3 +118,15 @@ async def test_restart_with_the_same_inventory_file_writes_nothing(
     size = runtime.store.audit.size()
     assert seed_inventory(runtime.agents, runtime.audit, records, runtime.clock, source="f") == 0
     assert runtime.store.audit.size() == size
+
+
+async def test_put_with_a_null_id_is_rejected_not_filled_from_the_url(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    response = await client.put(
+        "/v1/agents/new-bot", json={"id": None, "name": "x"}, headers=bearer(tokens.admin)
+    )
+
+    assert response.status_code == 422
+    listed = await client.get("/v1/agents/new-bot", headers=bearer(tokens.admin))
+    assert listed.status_code == 404
