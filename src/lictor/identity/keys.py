@@ -113,6 +113,30 @@ def generate_key_file(path: str | os.PathLike[str]) -> CheckpointSigner:
     return CheckpointSigner(key)
 
 
+def read_private_file(path: str | os.PathLike[str]) -> bytes:
+    """Read a secret file (a private key) that only its owner can access.
+
+    The permission check runs on the opened file (``fstat``), so the file cannot be
+    swapped between the check and the read; a symlink is not followed.
+
+    Raises:
+        ConfigError: missing or unreadable, or group or others have any access to it.
+    """
+    name = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ConfigError(f"cannot open key file {name}: {exc.strerror}") from exc
+    with os.fdopen(fd, "rb") as file:
+        mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
+        if os.name == "posix" and mode & 0o077:
+            raise ConfigError(
+                f"key file {name} has mode {mode:04o}, so other users may read or change "
+                f"it; restrict it to its owner with: chmod 600 {name}"
+            )
+        return file.read()
+
+
 def load_signer(path: str | os.PathLike[str]) -> CheckpointSigner:
     """Load the checkpoint signing key from a PEM file that only its owner can access.
 
@@ -131,18 +155,7 @@ def load_signer(path: str | os.PathLike[str]) -> CheckpointSigner:
             to it, or it does not hold an unencrypted Ed25519 private key.
     """
     name = os.fspath(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ConfigError(f"cannot open key file {name}: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as file:
-        mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
-        if os.name == "posix" and mode & 0o077:
-            raise ConfigError(
-                f"key file {name} has mode {mode:04o}, so other users may read or change "
-                f"it; restrict it to its owner with: chmod 600 {name}"
-            )
-        data = file.read()
+    data = read_private_file(path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import re
-import stat
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
@@ -37,6 +36,7 @@ from joserfc.jws import JWSRegistry
 
 from lictor.errors import ConfigError
 from lictor.identity.jwks import KeySource, StaticKeySet
+from lictor.identity.keys import read_private_file
 from lictor.service.delegation import TokenProblem, TokenRejected, VerifiedJWT
 
 __all__ = [
@@ -359,17 +359,4 @@ def load_signing_key(path: str | os.PathLike[str], *, retired: Sequence[Key] = (
     Raises:
         ConfigError: missing, readable by others, or not an EC P-256 / Ed25519 key.
     """
-    name = os.fspath(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise ConfigError(f"cannot open key file {name}: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as file:
-        mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
-        if os.name == "posix" and mode & 0o077:
-            raise ConfigError(
-                f"key file {name} has mode {mode:04o}, so other users may read it; "
-                f"restrict it with: chmod 600 {name}"
-            )
-        data = file.read()
-    return SigningKey.from_pem(data, retired=retired)
+    return SigningKey.from_pem(read_private_file(path), retired=retired)
