@@ -145,6 +145,41 @@ class SqlAuditStore:
                 return
             after = rows[-1][0]
 
+    def canonical_records(
+        self, start: int = 0, end: int | None = None
+    ) -> Iterator[tuple[int, str, bytes, str]]:
+        """Yield ``(seq, prev_hash, payload bytes, record_hash)`` without parsing JSON.
+
+        The payload column holds the exact canonical bytes that were hashed, so a
+        verifier can check each record with one hash (``ChainVerifier.add_canonical``):
+        the fast path of ``lictor audit verify``. Any change to the stored text — even
+        re-spacing that keeps the JSON value — fails the hash.
+
+        Raises:
+            StoreError: The database failed, or the store is closed.
+        """
+        if end is None:
+            with self._db.reading() as connection:
+                end = _next_seq(connection)
+        after = start - 1
+        seq = audit_records.c.seq
+        while after + 1 < end:
+            statement = (
+                select(*_RECORD_COLUMNS)
+                .where(seq > after, seq < end)
+                .order_by(seq)
+                .limit(STREAM_BATCH)
+            )
+            with self._db.reading() as connection:
+                rows = connection.execute(statement).all()
+            if not rows:
+                return
+            for number, prev_hash, text, record_hash in rows:
+                yield number, prev_hash, text.encode("utf-8", "surrogatepass"), record_hash
+            if len(rows) < STREAM_BATCH:
+                return
+            after = rows[-1][0]
+
     def find_decision(self, decision_id: str) -> SealedRecord | None:
         """Return the ``decision`` record with this id, or None.
 
