@@ -211,8 +211,13 @@ class AuditWriter:
         with self._lock:
             if self._verifier is None:
                 self._verifier = ChainVerifier()
-            for record in self.store.records(self._verifier.size):
-                self._verifier.add(record)
+            canonical = getattr(self.store, "canonical_records", None)
+            if canonical is not None:  # the stored hashed bytes: one hash per record
+                for seq, prev_hash, payload_json, record_hash in canonical(self._verifier.size):
+                    self._verifier.add_canonical(seq, prev_hash, payload_json, record_hash)
+            else:
+                for record in self.store.records(self._verifier.size):
+                    self._verifier.add(record)
             summary = self._verifier.summary()
             if summary.size == 0 or summary.size == self._last_checkpoint_size:
                 return None
