@@ -123,27 +123,8 @@ class SqlAuditStore:
             AuditIntegrityError: A stored payload is not a JSON object (``index`` is its
                 seq): a row was edited outside Lictor.
         """
-        if end is None:
-            with self._db.reading() as connection:
-                end = _next_seq(connection)
-        after = start - 1
-        seq = audit_records.c.seq
-        while after + 1 < end:
-            statement = (
-                select(*_RECORD_COLUMNS)
-                .where(seq > after, seq < end)
-                .order_by(seq)
-                .limit(STREAM_BATCH)
-            )
-            with self._db.reading() as connection:
-                rows = connection.execute(statement).all()
-            if not rows:
-                return
-            for row in rows:
-                yield _record(row)
-            if len(rows) < STREAM_BATCH:
-                return
-            after = rows[-1][0]
+        for row in self._rows(start, end):
+            yield _record(row)
 
     def canonical_records(
         self, start: int = 0, end: int | None = None
@@ -158,6 +139,11 @@ class SqlAuditStore:
         Raises:
             StoreError: The database failed, or the store is closed.
         """
+        for number, prev_hash, text, record_hash in self._rows(start, end):
+            yield number, prev_hash, text.encode("utf-8", "surrogatepass"), record_hash
+
+    def _rows(self, start: int, end: int | None) -> Iterator[Row[int, str, str, str]]:
+        """Yield raw rows in ``[start, end)`` by seq range, one short read per batch."""
         if end is None:
             with self._db.reading() as connection:
                 end = _next_seq(connection)
@@ -174,8 +160,7 @@ class SqlAuditStore:
                 rows = connection.execute(statement).all()
             if not rows:
                 return
-            for number, prev_hash, text, record_hash in rows:
-                yield number, prev_hash, text.encode("utf-8", "surrogatepass"), record_hash
+            yield from rows
             if len(rows) < STREAM_BATCH:
                 return
             after = rows[-1][0]
