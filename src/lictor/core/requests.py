@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NewType
 
+from lictor.core.jsontypes import describe_type
 from lictor.errors import InvalidToolCall
 
 AgentId = NewType("AgentId", str)
@@ -163,7 +164,9 @@ def _opt_session(obj: Mapping[str, object]) -> SessionId | None:
 
 def _mapping(value: object, pointer: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise InvalidToolCall(f"expected an object, got {_kind(value)}", pointer=pointer or "/")
+        raise InvalidToolCall(
+            f"expected an object, got {describe_type(value)}", pointer=pointer or "/"
+        )
     for key in value:
         if not isinstance(key, str):
             raise InvalidToolCall("object keys must be strings", pointer=pointer or "/")
@@ -175,7 +178,7 @@ def _required_id(obj: Mapping[str, object], name: str) -> str:
         raise InvalidToolCall(f"{name} is required", pointer=f"/{name}")
     value = obj[name]
     if not isinstance(value, str):
-        raise InvalidToolCall(f"expected a string, got {_kind(value)}", pointer=f"/{name}")
+        raise InvalidToolCall(f"expected a string, got {describe_type(value)}", pointer=f"/{name}")
     if not value.strip():
         raise InvalidToolCall("must not be empty", pointer=f"/{name}")
     if len(value) > MAX_ID_LENGTH:
@@ -188,7 +191,7 @@ def _optional_str(obj: Mapping[str, object], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidToolCall(f"expected a string, got {_kind(value)}", pointer=f"/{name}")
+        raise InvalidToolCall(f"expected a string, got {describe_type(value)}", pointer=f"/{name}")
     return value
 
 
@@ -196,10 +199,14 @@ def _str_list(value: object, pointer: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-        raise InvalidToolCall(f"expected a list of strings, got {_kind(value)}", pointer=pointer)
+        raise InvalidToolCall(
+            f"expected a list of strings, got {describe_type(value)}", pointer=pointer
+        )
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise InvalidToolCall(f"expected a string, got {_kind(item)}", pointer=f"{pointer}/{i}")
+            raise InvalidToolCall(
+                f"expected a string, got {describe_type(item)}", pointer=f"{pointer}/{i}"
+            )
     return tuple(value)
 
 
@@ -238,7 +245,7 @@ def _resource(value: object) -> Resource | None:
     for name in ("type", "id"):
         if obj.get(name) is not None and not isinstance(obj[name], str):
             raise InvalidToolCall(
-                f"expected a string, got {_kind(obj[name])}", pointer=f"/resource/{name}"
+                f"expected a string, got {describe_type(obj[name])}", pointer=f"/resource/{name}"
             )
     return Resource(
         type=obj.get("type") or "",
@@ -256,7 +263,7 @@ def _context(value: object) -> Context:
         item = obj.pop(name, None)
         if item is not None and not isinstance(item, str):
             raise InvalidToolCall(
-                f"expected a string, got {_kind(item)}", pointer=f"/context/{name}"
+                f"expected a string, got {describe_type(item)}", pointer=f"/context/{name}"
             )
         known[name] = item
     _check_depth(obj, "/context", 0)
@@ -281,19 +288,3 @@ def _check_depth(value: object, pointer: str, depth: int) -> None:
             _check_depth(item, f"{pointer}/{i}", depth + 1)
     elif isinstance(value, float) and not math.isfinite(value):
         raise InvalidToolCall("NaN and infinity are not JSON numbers", pointer=pointer)
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
-    return type(value).__name__

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from lictor.core.agents import Agent
+from lictor.core.jsontypes import describe_type
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -541,7 +542,7 @@ def _escape(token: str) -> str:
 def _servers_in(value: object, pointer: str, shapes: list[str]) -> Iterator[_Entry]:
     """Servers as an object of ``name: entry`` (the common format)."""
     if not isinstance(value, Mapping):
-        shapes.append(f"{pointer} should be an object of servers, got {_kind(value)}")
+        shapes.append(f"{pointer} should be an object of servers, got {describe_type(value)}")
         return
     for name, entry in value.items():
         yield f"{pointer}/{_escape(str(name))}", str(name), entry, None
@@ -558,7 +559,7 @@ def _at(*path: str) -> _Extract:
                 return  # an empty YAML document configures nothing
             if not isinstance(current, Mapping):
                 shapes.append(
-                    f"{where or 'the top level'} should be an object, got {_kind(current)}"
+                    f"{where or 'the top level'} should be an object, got {describe_type(current)}"
                 )
                 return
             if part not in current:
@@ -593,7 +594,7 @@ def _continue(document: object, shapes: list[str]) -> Iterator[_Entry]:
     if document is None:
         return
     if not isinstance(document, Mapping):
-        shapes.append(f"top level should be an object, got {_kind(document)}")
+        shapes.append(f"top level should be an object, got {describe_type(document)}")
         return
     servers = document.get("mcpServers")
     if isinstance(servers, list):
@@ -623,7 +624,7 @@ def _server(
     location: _Location, scope: Scope, pointer: str, name: str, entry: object
 ) -> FoundServer:
     if not isinstance(entry, Mapping):
-        raise _Shape(f"server {name!r} should be an object, got {_kind(entry)}")
+        raise _Shape(f"server {name!r} should be an object, got {describe_type(entry)}")
     command = entry.get("command")
     if command is not None and not isinstance(command, str):
         raise _Shape(f"server {name!r}: 'command' should be a string")
@@ -765,19 +766,3 @@ def _clean_url(url: str) -> str:
         netloc += f":{port}"
     cleaned = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
     return cleaned + ("?…" if parts.query else "")
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__

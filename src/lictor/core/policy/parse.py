@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lictor.core.decisions import Outcome
+from lictor.core.jsontypes import describe_type
 from lictor.core.policy.model import AgentSelector, Match, Mode, Rule, Severity
 from lictor.errors import PolicyError
 
@@ -70,7 +71,9 @@ def parse_document(
     if data is None:
         return [], {}
     if not isinstance(data, Mapping):
-        raise err.at("", f"a policy file must be a mapping with 'rules:', got {_kind(data)}")
+        raise err.at(
+            "", f"a policy file must be a mapping with 'rules:', got {describe_type(data)}"
+        )
     _check_keys(data, DOCUMENT_KEYS, "", err)
     settings = data.get("settings") or {}
     if not isinstance(settings, Mapping):
@@ -95,13 +98,13 @@ def parse_rules(
     if data is None:
         return []
     if not isinstance(data, list):
-        raise err.at("/rules", f"rules must be a list, got {_kind(data)}")
+        raise err.at("/rules", f"rules must be a list, got {describe_type(data)}")
     return [_rule(item, f"/rules/{i}", err) for i, item in enumerate(data)]
 
 
 def _rule(data: object, ptr: str, err: _Errors) -> Rule:
     if not isinstance(data, Mapping):
-        raise err.at(ptr, f"a rule must be a mapping, got {_kind(data)}")
+        raise err.at(ptr, f"a rule must be a mapping, got {describe_type(data)}")
     rule_id = data.get("id")
     if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
         raise err.at(
@@ -191,7 +194,7 @@ def _patterns(data: object, ptr: str, err: _Errors, rule_id: str) -> tuple[str, 
     if isinstance(data, str):
         data = [data]
     if not isinstance(data, list):
-        raise err.at(ptr, f"expected a list of strings, got {_kind(data)}", rule_id)
+        raise err.at(ptr, f"expected a list of strings, got {describe_type(data)}", rule_id)
     out: list[str] = []
     for i, item in enumerate(data):
         if not isinstance(item, str) or not item:
@@ -204,7 +207,7 @@ def _text(data: object, ptr: str, err: _Errors, rule_id: str) -> str:
     if data is None:
         return ""
     if not isinstance(data, str):
-        raise err.at(ptr, f"expected a string, got {_kind(data)}", rule_id)
+        raise err.at(ptr, f"expected a string, got {describe_type(data)}", rule_id)
     return data
 
 
@@ -222,19 +225,3 @@ def _check_keys(
                 f"unknown field {key!r}; allowed here: {', '.join(sorted(allowed))}",
                 rule_id,
             )
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
