@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lictor.cli.agents import agents_app
 from lictor.cli.audit import audit_app
 from lictor.cli.credentials import credentials_app
 from lictor.cli.discover import discover_command
@@ -74,6 +75,7 @@ app = typer.Typer(
 policy_app = typer.Typer(help="Check and test policy bundles.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(agents_app, name="agents")
 app.command("discover")(discover_command)
 app.add_typer(credentials_app, name="credentials")
 register_serve(app)
