@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,9 @@ from lictor.service.records import decision_entry, rejected_entry, result_entry
 from lictor.service.tracing import DecisionTracing, NoTracing
 
 log = logging.getLogger("lictor.governor")
+
+DecisionObserver = Callable[[ActionRequest, Decision], None]
+"""Told of each recorded decision; see :meth:`Governor.add_observer`."""
 
 
 class Governor:
@@ -65,6 +68,16 @@ class Governor:
         self._redact = redact_arguments
         self._tracing: DecisionTracing = tracing if tracing is not None else NoTracing()
         self._reload_lock = threading.Lock()
+        self._observers: list[DecisionObserver] = []
+
+    def add_observer(self, observer: DecisionObserver) -> None:
+        """Call ``observer(request, decision)`` after every decision is on record.
+
+        Observers feed alerts, reviews and live feeds. They run on the deciding thread,
+        so they must only hand the event on (enqueue); an observer that raises is logged
+        and never changes the decision.
+        """
+        self._observers.append(observer)
 
     @classmethod
     def from_paths(
@@ -242,6 +255,11 @@ class Governor:
     def _after(self, request: ActionRequest, decision: Decision) -> None:
         """Update session state once an allow is on record; trace the decision."""
         self._tracing.record(request, decision)
+        for observer in self._observers:
+            try:
+                observer(request, decision)
+            except Exception:  # an observer never changes a decision
+                log.exception("decision observer %r failed", observer)
         if decision.outcome is Outcome.ALLOW and request.session_id:
             labels = frozenset(request.resource.labels) if request.resource else frozenset()
             self._sessions.record_call(request.session_id, request.tool, labels)
