@@ -27,6 +27,7 @@ from lictor.server.inventory import CachedAgents, inventory_entry
 from lictor.server.metrics import Metrics, TrackedAudit
 from lictor.service.audit_writer import AuditWriter
 from lictor.service.credentials import Credentials, IssuedCredential
+from lictor.service.events import EventBus
 from lictor.service.governor import Governor
 from lictor.service.memory import SystemClock
 from lictor.service.policies import Bundle, load_bundle, load_inventory
@@ -77,8 +78,10 @@ class Runtime:
         metrics: Metrics,
         syslog: SyslogSink | None = None,
         tracing: DecisionTracing | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.settings = settings
+        self.events: EventBus = events if events is not None else EventBus()
         self.clock = clock
         self.store = store
         self.bundle = bundle
