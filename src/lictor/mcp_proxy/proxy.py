@@ -14,8 +14,8 @@ Invariants:
 3. **Every refusal is on record.** Decisions are audited by Lictor; what the gateway
    refuses by itself (unknown tool, oversized arguments, malformed message, a blocked
    tool definition, an unavailable upstream) is written to the Governor's audit trail
-   as a ``rejected`` entry with an ``event`` field. A remote Lictor has no endpoint for
-   such entries yet, so in remote mode they are logged only.
+   as a ``rejected`` entry with an ``event`` field; in remote mode they go to
+   ``POST /v1/events`` of ``lictor serve``, which writes the same entry.
 """
 
 from __future__ import annotations
@@ -234,8 +234,20 @@ class RemoteSource:
         return agent is not None and agent.is_tool_allowed(tool)
 
     async def record(self, entry: Mapping[str, Any]) -> None:
-        """Logged only: the HTTP API has no endpoint for gateway events yet."""
-        log.warning("gateway event (not on the remote audit trail): %s", dict(entry))
+        """Send the event to ``POST /v1/events`` with the configured agent credential.
+
+        The server files it under that credential's agent and answers after the audit
+        commit. If it cannot be recorded there, it is logged at CRITICAL with the whole
+        entry, so the log still holds it.
+        """
+        event = {
+            name: entry.get(name)
+            for name in ("event", "problem", "tool", "server", "session_id", "detail")
+        }
+        try:
+            await self.client.record_event(event)
+        except LictorError as exc:
+            log.critical("gateway event not on the remote audit trail (%s): %s", exc, dict(entry))
 
 
 @asynccontextmanager

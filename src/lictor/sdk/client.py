@@ -296,6 +296,11 @@ class Calls:
         )
 
     @staticmethod
+    def record_event(event: Mapping[str, Any]) -> Call[None]:
+        """``POST /v1/events``."""
+        return Call("POST", "/v1/events", _nothing, body=dict(event))
+
+    @staticmethod
     def list_agents() -> Call[list[Agent]]:
         """``GET /v1/agents``."""
         return Call("GET", "/v1/agents", _agents)
@@ -451,6 +456,17 @@ class LictorClient:
         """
         self.run(Calls.report(result))
 
+    def record_event(self, event: Mapping[str, Any]) -> None:
+        """Put a gateway event about this credential's agent on the audit trail.
+
+        ``event`` holds ``event`` (a lower-case name) and ``problem`` (what happened),
+        and optionally ``tool``, ``server``, ``session_id`` and ``detail``.
+
+        Raises:
+            InvalidToolCall: the event is malformed.
+        """
+        self.run(Calls.record_event(event))
+
     def list_agents(self) -> list[Agent]:
         """Return every inventory record, sorted by id."""
         return self.run(Calls.list_agents())
@@ -587,6 +603,10 @@ class AsyncLictorClient:
     async def report(self, result: ResultReport) -> None:
         """Report the result of an allowed action (see :meth:`LictorClient.report`)."""
         await self.run(Calls.report(result))
+
+    async def record_event(self, event: Mapping[str, Any]) -> None:
+        """Record a gateway event (see :meth:`LictorClient.record_event`)."""
+        await self.run(Calls.record_event(event))
 
     async def list_agents(self) -> list[Agent]:
         """Return every inventory record, sorted by id."""

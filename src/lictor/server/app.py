@@ -15,6 +15,7 @@ Rules this module keeps:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -44,7 +45,9 @@ from lictor.server.openapi import build_openapi
 from lictor.server.problems import HTTPProblem, error_response, problem_response, slug_for
 from lictor.server.runtime import Runtime
 from lictor.service.audit_ops import inclusion_proof_for, verify_trail
+from lictor.service.events import Event, EventKind, Severity
 from lictor.service.exports import iter_records, ocsf_event
+from lictor.service.gateway_events import gateway_event_entry, parse_gateway_event
 from lictor.service.ports import AuditQuery, AuditStore, Credential, Role
 from lictor.service.records import rejected_entry
 
@@ -128,6 +131,12 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise HTTPProblem("malformed-json", f"the body is not valid JSON: {exc}") from None
 
 
+# Gateway events that mean a tool's definition changed under the agent: alerted.
+_ALERTED_GATEWAY_EVENTS: Final = frozenset(
+    {"tool_definition_changed", "tool_description_suspicious"}
+)
+
+
 def _client(request: Request) -> str | None:
     return request.client.host if request.client is not None else None
 
@@ -145,6 +154,7 @@ class Api:
         return {
             "decide": self.decide,
             "report_result": self.report_result,
+            "record_event": self.record_event,
             "list_agents": self.list_agents,
             "get_agent": self.get_agent,
             "put_agent": self.put_agent,
@@ -232,6 +242,38 @@ class Api:
             raise Forbidden(f"decision {decision_id} was made for another agent")
         report = parse_result(body, decision_id=decision_id)
         await anyio.to_thread.run_sync(runtime.governor.report, report)
+        return Response(status_code=204)
+
+    async def record_event(self, request: Request, caller: Credential) -> Response:
+        """``POST /v1/events``: a gateway's event about the calling agent, on the record.
+
+        Answered after the audit commit, like a decision: a 204 means it is on disk.
+        """
+        runtime = self.runtime
+        body = await read_json(request, runtime.settings.max_body_bytes)
+        fields = parse_gateway_event(body)
+        entry = gateway_event_entry(
+            fields,
+            agent_id=caller.subject,
+            at=runtime.clock.now(),
+            source=_client(request),
+            credential_id=caller.id,
+        )
+        await asyncio.wait_for(
+            asyncio.wrap_future(runtime.audit.submit(entry)),
+            runtime.settings.audit_timeout_seconds,
+        )
+        if fields["event"] in _ALERTED_GATEWAY_EVENTS:
+            runtime.events.emit(
+                Event(
+                    kind=EventKind.TOOL_DEFINITION_CHANGED,
+                    at=runtime.clock.now(),
+                    severity=Severity.HIGH,
+                    summary=f"gateway of agent {caller.subject}: {fields['problem']}",
+                    agent_id=caller.subject,
+                    details={"event": fields["event"], "tool": fields["tool"]},
+                )
+            )
         return Response(status_code=204)
 
     # -- inventory ----------------------------------------------------------------------

@@ -49,6 +49,7 @@ class Endpoint:
 ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("POST", "/v1/decide", "decide", AGENT_ONLY),
     Endpoint("POST", "/v1/decisions/{decision_id}/result", "report_result", AGENT_ONLY),
+    Endpoint("POST", "/v1/events", "record_event", AGENT_ONLY),
     Endpoint("GET", "/v1/agents", "list_agents", READERS),
     Endpoint("GET", "/v1/agents/{agent_id}", "get_agent", READERS),
     Endpoint("PUT", "/v1/agents/{agent_id}", "put_agent", ADMIN_ONLY),

@@ -188,6 +188,21 @@ def _schemas() -> dict[str, Any]:
                 "shadow": {"type": "array", "items": _ref("Reason")},
             },
         },
+        "GatewayEvent": {
+            "type": "object",
+            "description": "Something a gateway refused or saw without a decision. The "
+            "agent is the caller's credential subject.",
+            "additionalProperties": False,
+            "required": ["event", "problem"],
+            "properties": {
+                "event": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,63}$"},
+                "problem": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"},
+                "tool": {"type": ["string", "null"], "maxLength": 256},
+                "server": {"type": ["string", "null"], "maxLength": 256},
+                "session_id": {"type": ["string", "null"], "maxLength": 256},
+                "detail": {"type": ["object", "null"]},
+            },
+        },
         "ResultReport": {
             "type": "object",
             "description": "What happened after an allowed action ran. `decision_id` "
@@ -480,6 +495,11 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
                 "409": _problem("The decision was not allow: nothing should have run."),
                 **_BODY_PROBLEMS,
             },
+        },
+        ("POST", "/v1/events"): {
+            "summary": "Record a gateway event about the calling agent (audited)",
+            "requestBody": _body("GatewayEvent"),
+            "responses": {"204": {"description": "On the audit trail."}, **_BODY_PROBLEMS},
         },
         ("GET", "/v1/agents"): {
             "summary": "List the inventory",

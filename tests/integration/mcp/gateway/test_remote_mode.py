@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from lictor.mcp_proxy.config import parse_config
 from lictor.mcp_proxy.proxy import Gateway, RemoteSource, UpstreamLink
@@ -103,3 +104,17 @@ async def test_remote_allow_is_forwarded_and_reported(
         "allow",
     )
     assert [p["status"] for p in payloads if p.get("kind") == "result"] == ["ok"]
+
+
+async def test_gateway_events_reach_the_remote_trail(remote_gateway: Any, stub: Any) -> None:
+    gateway, runtime = remote_gateway
+    async with Client(gateway.server()) as client:
+        with pytest.raises(MCPError):
+            await client.call_tool("stub.no_such_tool", {})
+    events = [
+        r.payload for r in runtime.store.audit.records() if r.payload.get("event") == "unknown_tool"
+    ]
+    assert len(events) == 1
+    assert events[0]["kind"] == "rejected"
+    assert events[0]["agent_id"] == "clock-only"
+    assert events[0]["tool"] == "stub.no_such_tool"
