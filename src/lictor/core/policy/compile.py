@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,6 +78,13 @@ class Candidates:
     ``conditional_rules`` are the same rules as ``conditional``, for the native path;
     ``native_variables`` is the union of the variables their native programs read, or
     ``None`` when some condition has no native program.
+
+    ``native_runs`` are those native programs in ``conditional`` order (``None`` unless
+    every condition has one) and ``native_names`` their variables in a fixed order: the
+    evaluator's fast path builds just these, runs every program, and looks the answer
+    up in ``decided``. A verdict is a function of the request shape (this object), the
+    bit mask of the conditions that held, and whether the inventory grants the tool, so
+    the evaluator memoises it there (verdicts are immutable, so requests share them).
     """
 
     deny: tuple[CompiledRule, ...]
@@ -90,6 +97,9 @@ class Candidates:
     combined: Any = None
     conditional_rules: tuple[CompiledRule, ...] = ()
     native_variables: frozenset[str] | None = None
+    native_runs: tuple[Callable[[Mapping[str, Any]], Any], ...] | None = None
+    native_names: tuple[str, ...] = ()
+    decided: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def size(self) -> int:
@@ -162,6 +172,7 @@ class CompiledPolicy:
         ]
         enforce = [c for c in chosen if c.rule.mode is Mode.ENFORCE]
         conditional = [c for c in chosen if c.program is not None]
+        natives = _native_variables(conditional)
         return Candidates(
             deny=tuple(c for c in enforce if c.rule.effect is Outcome.DENY),
             review=tuple(c for c in enforce if c.rule.effect is Outcome.REVIEW),
@@ -172,7 +183,9 @@ class CompiledPolicy:
             conditional=tuple(c.order for c in conditional),
             combined=_combine(conditional),
             conditional_rules=tuple(conditional),
-            native_variables=_native_variables(conditional),
+            native_variables=natives,
+            native_runs=_native_runs(conditional),
+            native_names=tuple(sorted(natives or ())),
         )
 
 
@@ -181,6 +194,13 @@ def _native_variables(conditional: Sequence[CompiledRule]) -> frozenset[str] | N
     if any(n is None for n in natives):
         return None
     return frozenset().union(*(n.variables for n in natives if n is not None))
+
+
+def _native_runs(
+    conditional: Sequence[CompiledRule],
+) -> tuple[Callable[[Mapping[str, Any]], Any], ...] | None:
+    runs = tuple(c.native.run for c in conditional if c.native is not None)
+    return runs if len(runs) == len(conditional) else None
 
 
 def _combine(conditional: Sequence[CompiledRule]) -> Any:

@@ -115,18 +115,31 @@ _SIMPLE = frozenset({bool, float, type(None)})
 def is_plain(value: object) -> bool:
     """Return whether ``value`` is plain JSON that CEL converts without change.
 
-    Written as flat loops with the scalar cases inline: it runs on the variables of
-    every natively evaluated request, so it must cost less than the conditions do.
+    Written as flat loops with the scalar cases inline and empty containers skipped: it
+    runs on every variable of every natively evaluated request, so it must cost less
+    than the conditions do.
     """
     kind = type(value)
     if kind is dict:
-        for key in value:  # type: ignore[attr-defined]  # narrowed by kind
-            if type(key) is not str or not (key.isascii() or _is_plain_str(key)):
-                return False
-        return _all_plain(value.values())  # type: ignore[attr-defined]  # narrowed by kind
+        return _plain_dict(value)  # type: ignore[arg-type]  # narrowed by kind
     if kind is list:
         return _all_plain(value)  # type: ignore[arg-type]  # narrowed by kind
     return _all_plain((value,))
+
+
+def has_plain_values(value: dict[str, Any]) -> bool:
+    """:func:`is_plain` for a dict whose keys are known plain (a record's own field names)."""
+    return _all_plain(value.values())
+
+
+def _plain_dict(value: dict[Any, Any]) -> bool:
+    for key in value:
+        if type(key) is not str:
+            return False
+    # One C-level pass over the keys for the common all-ASCII case.
+    if not "".join(value).isascii() and not all(_is_plain_str(key) for key in value):
+        return False
+    return _all_plain(value.values())
 
 
 def _all_plain(items: Iterable[Any]) -> bool:
@@ -140,8 +153,11 @@ def _all_plain(items: Iterable[Any]) -> bool:
                 return False
         elif kind in _SIMPLE:
             continue
-        elif kind is dict or kind is list:
-            if not is_plain(item):
+        elif kind is dict:
+            if item and not _plain_dict(item):
+                return False
+        elif kind is list:
+            if item and not _all_plain(item):
                 return False
         else:
             return False
@@ -415,6 +431,8 @@ class _Parser:
         # they never reach a list, a function or ``in``.
         self.types: set[Fn] = set()
         self.compared: set[Fn] = set()
+        # ``has(variable.field)`` closures, for the ``has(v.f) && …`` guard idiom.
+        self.guards: dict[Fn, tuple[str, str]] = {}
 
     def peek(self, offset: int = 0) -> tuple[str, Any]:
         return self.tokens[self.pos + offset]
@@ -465,7 +483,12 @@ class _Parser:
         left = self.relation()
         while self.at("&&"):
             self.take()
-            left = _logical(left, self.relation(), absorbing=False)
+            right = self.relation()
+            guard = self.guards.get(left)
+            if guard is not None:
+                left = _guarded(guard, left, right)
+            else:
+                left = _logical(left, right, absorbing=False)
         return left
 
     def relation(self) -> Fn:
@@ -662,6 +685,7 @@ class _Parser:
                     raise Unresolved
                 return name in container
 
+            self.guards[has_field] = (variable, name)
             return has_field
 
         def has(env: Env) -> bool:
@@ -810,6 +834,31 @@ def _logical(left: Fn, right: Fn, *, absorbing: bool) -> Fn:
         raise Unresolved
 
     return logical
+
+
+def _guarded(guard: tuple[str, str], has: Fn, rest: Fn) -> Fn:
+    """``has(v.f) && rest`` in one step: the common guard before reading an optional field.
+
+    Exactly ``_logical(has, rest, absorbing=False)``: an absent field is ``false``
+    whatever ``rest`` is; a present one gives ``rest``'s value if it is a boolean.
+    """
+    variable, name = guard
+    general = _logical(has, rest, absorbing=False)
+
+    def guarded(env: Env) -> bool:
+        container = env.get(variable)
+        if type(container) is not dict:
+            return bool(general(env))  # a bool already: ``_logical`` returns only those
+        if name not in container:
+            return False
+        value = rest(env)
+        if value is True:
+            return True
+        if value is False:
+            return False
+        raise Unresolved
+
+    return guarded
 
 
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

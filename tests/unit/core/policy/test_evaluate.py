@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -379,6 +380,51 @@ def test_unconditional_rules_need_no_evaluation() -> None:
     assert decide(policy(ALLOW_ALL, REVIEW_ALL)).evaluated == 0
 
 
+def test_a_value_cel_rejects_denies_and_leaves_later_verdicts_alone() -> None:
+    compiled = policy({"id": "small", "effect": "allow", "when": "arguments.n > 1"})
+
+    for _ in range(2):  # the second round meets the memoised verdicts
+        plain = decide(compiled, arguments={"n": 5})
+        huge = decide(compiled, arguments={"n": 2**64})  # past int64: CEL cannot hold it
+
+        assert plain.outcome is Outcome.ALLOW
+        assert huge.outcome is Outcome.DENY
+        assert reasons(huge) == [("small", ReasonCode.EVALUATION_ERROR)]
+
+
+def test_memoised_verdicts_name_the_agent_that_was_decided() -> None:
+    compiled = policy({"id": "any-tool", "effect": "allow", "match": {"tools": ["*"]}})
+    other = replace(BOT, id=AgentId("bot-2"))
+
+    for agent in (BOT, other, BOT, other):
+        verdict = decide(compiled, agent=agent, tool="delete")
+
+        assert reasons(verdict) == [("lictor/tool-not-in-inventory", ReasonCode.INVENTORY)]
+        assert repr(agent.id) in verdict.reasons[0].message
+
+
+def test_memoised_verdicts_follow_the_conditions_and_the_inventory() -> None:
+    compiled = policy(
+        {"id": "big", "effect": "review", "when": "arguments.n > 100"},
+        {"id": "odd", "effect": "deny", "when": "arguments.n in [1, 3, 101]"},
+        {"id": "grant", "effect": "allow", "match": {"tools": ["delete"]}, "when": "true"},
+        {"id": "reads", "effect": "allow", "match": {"tools": ["read"]}},
+    )
+    expected = {
+        (0, "read"): ("allow", ["reads"]),
+        (3, "read"): ("deny", ["odd"]),
+        (200, "read"): ("review", ["big"]),
+        (101, "read"): ("deny", ["odd"]),
+        (0, "delete"): ("allow", ["grant"]),  # outside the inventory, granted by name
+        (200, "delete"): ("review", ["big"]),
+    }
+    for _ in range(2):
+        for (n, tool), (outcome, rules) in expected.items():
+            verdict = decide(compiled, tool=tool, arguments={"n": n})
+
+            assert (verdict.outcome.value, list(verdict.rule_ids)) == (outcome, rules)
+
+
 # --- CEL functions ----------------------------------------------------------------------
 
 
@@ -631,3 +677,64 @@ def test_principal_resource_and_context_are_visible_when_given() -> None:
 def test_agent_record_is_visible() -> None:
     assert holds("agent.id == 'bot' && 'finance' in agent.tags && agent.risk_tier == 'high'")
     assert holds("agent.attributes.limit == 100")
+
+
+# The package re-exports the function ``evaluate``, which hides the module of that name.
+evaluate_module = importlib.import_module("lictor.core.policy.evaluate")
+EVERY_VARIABLE = policy(
+    {
+        "id": "reads-everything",
+        "effect": "allow",
+        "when": "tool == 'x' || server == 'y' || size(delegation) > 5 || principal.id == 'z' "
+        "|| context.task == 'z' || resource.id == 'z' || agent.id == 'z' || session.id == 'z' "
+        "|| time.hour == 25 || arguments.n == 1",
+    }
+)
+REQUEST_SHAPES: list[dict[str, Any]] = [
+    {},
+    {"arguments": {"n": 2, "to": ["é@corp.example"]}, "server": "bank", "delegation": ["emma"]},
+    {
+        "principal": {"id": "emma", "groups": ["sales"], "attributes": {"level": [1, 2.5]}},
+        "resource": {"type": "mailbox", "id": "emma", "labels": ["internal", "pii"]},
+        "context": {"task": "pay 5 € to bob", "purpose": "refund", "customer": {"id": 7}},
+    },
+]
+
+
+@pytest.mark.parametrize("fields", REQUEST_SHAPES)
+def test_fast_path_variables_are_the_values_cel_is_given(fields: dict[str, Any]) -> None:
+    # The fast path builds each variable on its own; CEL's activation comes from _Run.
+    request = parse_request({"agent_id": "bot", "tool": "read", **fields})
+    session = SessionFacts(
+        id="run-1", labels=frozenset({"pii", "b"}), counters={"read": 2}, calls=3
+    )
+    facts = Facts(agent=BOT, now=NOW, session=session)
+    cands = EVERY_VARIABLE.candidates(request.tool, request.server, request.agent_id, BOT)
+    names = tuple(evaluate_module._PLAIN_VARIABLES)
+    built = evaluate_module._Run(EVERY_VARIABLE, request, facts, cands)._data()
+
+    fast = evaluate_module._native_data(names, request, facts, EVERY_VARIABLE.zone)
+
+    assert fast == {name: built[name] for name in names}
+
+
+@pytest.mark.parametrize(
+    ("condition", "fields", "session"),
+    [
+        ("'pii' in session.labels", {}, SessionFacts(labels=frozenset({"pii", "\ud800"}))),
+        ("session.counters.read > 1", {}, SessionFacts(counters={"read": 2**64})),
+        ("resource.id == 'r'", {"resource": {"id": "r", "labels": ["\udfff"]}}, None),
+        ("context.purpose == 'p'", {"context": {"purpose": "p", "big": 2**64}}, None),
+        ("principal.id == 'p'", {"principal": {"id": "p", "attributes": {"x": 2**64}}}, None),
+    ],
+)
+def test_a_variable_cel_cannot_hold_denies_with_evaluation_error(
+    condition: str, fields: dict[str, Any], session: SessionFacts | None
+) -> None:
+    compiled = policy({"id": "reads", "effect": "allow", "when": condition})
+
+    for _ in range(2):
+        verdict = decide(compiled, session=session, **fields)
+
+        assert verdict.outcome is Outcome.DENY
+        assert reasons(verdict) == [("reads", ReasonCode.EVALUATION_ERROR)]

@@ -462,6 +462,28 @@ def test_evaluate_is_total_and_deterministic(named: Named, timezone: str, case: 
         assert all(r.effect is first.outcome for r in first.reasons)
 
 
+@lru_cache(maxsize=4096)
+def cel_only(named: Named, timezone: str) -> CompiledPolicy:
+    """The same policy with no native programs: every condition goes through CEL."""
+    policy = compiled.__wrapped__(named, timezone)
+    rules = [replace(rule, native=None) for rule in policy.rules]
+    return CompiledPolicy(policy.policy, rules, policy.zone)
+
+
+@at_most(300)
+@given(policies, timezones, st.lists(cases(), min_size=1, max_size=4))
+def test_native_programs_and_memoised_verdicts_change_no_evaluation(
+    named: Named, timezone: str, batch: list[Case]
+) -> None:
+    # Several requests against one compiled policy: later ones may meet verdicts the
+    # earlier ones memoised for their request shape.
+    policy = compiled(named, timezone)
+    for case in batch:
+        expected = evaluate_policy(cel_only(named, timezone), case.request, case.facts)
+
+        assert evaluate_policy(policy, case.request, case.facts) == expected
+
+
 @at_most(200)
 @given(policies, timezones, cases(), st.randoms(use_true_random=False))
 def test_shuffling_rules_changes_neither_outcome_nor_deciding_rules(

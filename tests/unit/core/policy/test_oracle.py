@@ -184,6 +184,33 @@ def test_native_programs_answer_only_with_cels_answer(
     assert _same(value, expected), f"{source} on {arguments!r}: {value!r} != {expected!r}"
 
 
+@given(
+    key=st.sampled_from(_KEYS),
+    rest=_expressions(),
+    arguments=st.dictionaries(st.sampled_from(_KEYS), _values),
+)
+def test_guarded_conditions_answer_only_with_cels_answer(
+    key: str, rest: str, arguments: dict[str, Any]
+) -> None:
+    # ``has(v.f) && …`` runs as one closure; it must answer exactly as CEL does,
+    # including when the field is absent and the rest would fail.
+    source = f"has(arguments.{key}) && {rest}"
+    try:
+        environment().compile(source)
+    except RuntimeError:
+        return
+    native = compile_native(source)
+    if native is None or not is_plain(arguments):
+        return
+    try:
+        value = native.run({"arguments": arguments})
+    except Unresolved:
+        return
+    ok, expected = _cel(source, {"arguments": arguments})
+    assert ok, f"native answered {value!r} where CEL fails: {source} on {arguments!r}"
+    assert _same(value, expected), f"{source} on {arguments!r}: {value!r} != {expected!r}"
+
+
 @pytest.mark.parametrize(
     ("source", "data"),
     [
