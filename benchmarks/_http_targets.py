@@ -1,12 +1,17 @@
-"""Servers the HTTP benchmark compares, each run as its own process by ``http.py``.
+"""In-process servers the HTTP benchmark compares with ``lictor serve``; run by ``http.py``.
 
-* ``lictor``: the real ``create_app(runtime)`` — Starlette routing, auth, problem+json,
-  metrics — over SQLite with durable audit.
-* ``bare``: a raw ASGI callable that does the same work on the hot path (read the
-  body, authenticate the bearer token, ``Governor.decide_async`` with the same durable
-  audit writer) and nothing else: the reference for what the web layer costs.
-* ``bare-memory``: the bare app with the audit trail in memory (no fsync): what
-  durability costs.
+``lictor serve`` itself is started as the real command (so ``--workers`` and
+``audit_sync`` are measured as an operator would run them). The references here run in
+their own process, one uvicorn worker each, with the same event loop and HTTP parser
+uvicorn picks for ``lictor serve`` (uvloop and httptools when installed):
+
+* ``bare``: a raw ASGI callable doing the same work on the hot path: read the body,
+  authenticate the bearer token (through the same cached ``Authenticator``),
+  ``Governor.decide_async`` with the same durable audit writer, and nothing else. The
+  reference for what Starlette routing, problem+json and metrics cost.
+* ``bare-memory``: the bare app with the audit trail in memory (no SQL, no fsync).
+* ``lictor-memory``: the real ``create_app`` with the audit trail in memory: "the same
+  server with audit off" (an in-memory trail still seals every record).
 """
 
 from __future__ import annotations
@@ -31,12 +36,15 @@ from lictor.service.memory import MemoryAuditStore, SystemClock
 from lictor.settings import load_settings
 
 
-def _bare_app(runtime: Runtime, memory: bool) -> Any:
+def _memory_audit(runtime: Runtime) -> None:
+    """Point the runtime's Governor at an in-memory trail (same writer, no database)."""
+    writer = AuditWriter(MemoryAuditStore(), SystemClock()).start()
+    runtime.governor.audit = writer
+
+
+def _bare_app(runtime: Runtime) -> Any:
     governor = runtime.governor
-    if memory:
-        writer = AuditWriter(MemoryAuditStore(), SystemClock()).start()
-        governor = type(governor)(governor.policy, runtime.agents, audit=writer)
-    authenticate = runtime.credentials.authenticate
+    authenticator = runtime.authenticator
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -58,8 +66,9 @@ def _bare_app(runtime: Runtime, memory: bool) -> Any:
             if not message.get("more_body"):
                 break
         headers = dict(scope["headers"])
-        token = headers.get(b"authorization", b"")[7:].decode()
-        credential = authenticate(token)
+        credential = await authenticator.authenticate(
+            headers.get(b"authorization", b"").decode("latin-1")
+        )
         data = json.loads(body)
         data.setdefault("agent_id", credential.subject)
         decision = await governor.decide_async(data, credential_id=credential.id)
@@ -83,7 +92,9 @@ def main() -> None:
     """``python _http_targets.py KIND CONFIG PORT``."""
     kind, config, port = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
     runtime = Runtime.open(load_settings(config))
-    app = create_app(runtime) if kind == "lictor" else _bare_app(runtime, kind == "bare-memory")
+    if kind in ("bare-memory", "lictor-memory"):
+        _memory_audit(runtime)
+    app = create_app(runtime) if kind.startswith("lictor") else _bare_app(runtime)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -1,13 +1,26 @@
 """HTTP decision throughput and latency: ``lictor serve`` against a bare ASGI reference.
 
-One command: ``.venv/bin/python benchmarks/http.py [--seconds 5] [--json]``.
+One command: ``.venv/bin/python benchmarks/http.py [--seconds 5] [--rounds 3] [--json]``.
 
-Every target runs in its own process on 127.0.0.1 and the load comes from another
-process: a small asyncio HTTP/1.1 client with keep-alive connections (no third-party
-load tool needed; ``wrk`` gives higher absolute numbers where installed). Each target
-decides the same finance-example request with durable audit on SQLite, except
-``bare-memory``, whose audit trail lives in memory (what durability costs). Results
-are medians over rounds; the ratios compare targets measured in the same run.
+Every target runs in its own process(es) on 127.0.0.1 and the load comes from another
+process: ``wrk`` (Debian package ``wrk``) when it is installed, otherwise a small asyncio
+HTTP/1.1 client with keep-alive connections (``--client python`` forces it). Each target
+decides the same finance-example request. The targets:
+
+* ``lictor``, ``lictor-w2``: the real ``lictor serve`` command with 1 and 2 worker
+  processes, durable audit (SQLite WAL, ``synchronous=FULL``: an fsync per group
+  commit). These are the headline rows.
+* ``lictor-os``, ``lictor-w2-os``: the same with ``audit_sync = "os"`` (a commit survives
+  the process being killed, not a power loss; docs/audit.md).
+* ``lictor-memory``: ``create_app`` with the audit trail in memory: the same server
+  with audit off (records are still sealed).
+* ``bare``, ``bare-memory``: a raw ASGI app doing only the hot-path work (body, cached
+  bearer authentication, ``Governor.decide_async``) with the durable and the in-memory
+  trail: what the web layer and what durability cost.
+
+Results are medians over rounds; ratios compare targets measured in the same run.
+``--targets`` picks a subset. The machine's load average is printed: on a shared
+machine, other processes take CPU from both server and client.
 """
 
 from __future__ import annotations
@@ -24,12 +37,15 @@ import asyncio
 import json
 import multiprocessing
 import os
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +56,37 @@ REQUEST = {
     "arguments": {"id": "INV-7"},
     "context": {"task": "Show me invoice INV-7"},
 }
+CONNECTIONS = (1, 64)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server to measure: how to start it and with which settings."""
+
+    name: str
+    kind: str  # "serve" (the lictor command) or a kind of _http_targets.py
+    workers: int = 1
+    audit_sync: str = "full"
+
+
+TARGETS = (
+    Target("lictor", "serve"),
+    Target("lictor-w2", "serve", workers=2),
+    Target("lictor-os", "serve", audit_sync="os"),
+    Target("lictor-w2-os", "serve", workers=2, audit_sync="os"),
+    Target("lictor-memory", "lictor-memory"),
+    Target("bare", "bare"),
+    Target("bare-memory", "bare-memory"),
+)
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# -- load generators ----------------------------------------------------------------------
 
 
 async def _connection(port: int, body: bytes, token: str, until: float, out: list[float]) -> None:
@@ -73,7 +114,7 @@ async def _connection(port: int, body: bytes, token: str, until: float, out: lis
     writer.close()
 
 
-def _load(port: int, token: str, connections: int, seconds: float, queue: object) -> None:
+def _load(port: int, token: str, connections: int, seconds: float, queue: Any) -> None:
     latencies: list[float] = []
     body = json.dumps(REQUEST).encode()
 
@@ -84,11 +125,10 @@ def _load(port: int, token: str, connections: int, seconds: float, queue: object
         )
 
     asyncio.run(run())
-    queue.put((len(latencies) / seconds, latencies))  # type: ignore[attr-defined]
+    queue.put((len(latencies) / seconds, latencies))
 
 
-def measure(port: int, token: str, connections: int, seconds: float) -> dict[str, float]:
-    """Drive one target from a separate process; return rate and latency percentiles."""
+def _measure_python(port: int, token: str, connections: int, seconds: float) -> dict[str, float]:
     queue: multiprocessing.Queue[tuple[float, list[float]]] = multiprocessing.Queue()
     proc = multiprocessing.Process(target=_load, args=(port, token, connections, seconds, queue))
     proc.start()
@@ -102,8 +142,72 @@ def measure(port: int, token: str, connections: int, seconds: float) -> dict[str
     }
 
 
-def _wait_ready(port: int, deadline: float) -> None:
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+done = function(summary, latency, requests)
+  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout
+  io.stderr:write(string.format("RESULT %d %d %d %d %d\\n", summary.requests,
+      summary.duration, latency:percentile(50), latency:percentile(99), bad))
+end
+"""
+
+
+def _measure_wrk(
+    wrk: str, port: int, token: str, connections: int, seconds: float
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT.format(body=json.dumps(json.dumps(REQUEST)), token=token))
+    try:
+        done = subprocess.run(
+            [
+                wrk,
+                f"-t{min(2, connections)}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "-s",
+                script.name,
+                f"http://127.0.0.1:{port}/v1/decide",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        )
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in done.stderr.splitlines() if x.startswith("RESULT "))
+    requests, duration_us, p50_us, p99_us, bad = (int(x) for x in line.split()[1:])
+    if bad:
+        raise RuntimeError(f"{bad} failed requests: {done.stdout}")
+    return {
+        "rate": requests / (duration_us / 1e6),
+        "p50_ms": p50_us / 1000,
+        "p99_ms": p99_us / 1000,
+    }
+
+
+def measure(
+    port: int, token: str, connections: int, seconds: float, wrk: str | None
+) -> dict[str, float]:
+    """Drive one target from a separate process; return rate and latency percentiles."""
+    if wrk is not None:
+        return _measure_wrk(wrk, port, token, connections, seconds)
+    return _measure_python(port, token, connections, seconds)
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+def _wait_ready(port: int, deadline: float, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"target exited with {process.returncode}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                 return
@@ -112,98 +216,138 @@ def _wait_ready(port: int, deadline: float) -> None:
     raise RuntimeError("target did not start")
 
 
+def _prepare(target: Target, data: Path, port: int) -> tuple[Path, str]:
+    """Write the target's config, init its data directory, create an agent token."""
+    lictor = str(Path(sys.executable).with_name("lictor"))
+    config = data / f"{target.name}.toml"
+    config.write_text(
+        f'data_dir = "{data / target.name}"\n'
+        f'policies = "{ROOT / "examples/finance/policies"}"\n'
+        f'agents = "{ROOT / "examples/finance/agents.yaml"}"\n'
+        f'host = "127.0.0.1"\nport = {port}\nlog_level = "warning"\n'
+        # Only what differs from the defaults, so older checkouts can run the defaults.
+        + (f"workers = {target.workers}\n" if target.workers != 1 else "")
+        + (f'audit_sync = "{target.audit_sync}"\n' if target.audit_sync != "full" else "")
+    )
+    env = _environment()
+    subprocess.run(
+        [lictor, "init", "--config", str(config), "--json"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    create = [lictor, "credentials", "create", "--config", str(config), "--json"]
+    created = subprocess.run(
+        [*create, "--agent", "payments-bot"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return config, str(json.loads(created.stdout)["token"])
+
+
+def _environment() -> dict[str, str]:
+    """Run this checkout's code in every process, whatever is installed."""
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+def _start(target: Target, config: Path, port: int) -> subprocess.Popen[bytes]:
+    env = _environment()
+    if target.kind == "serve":
+        command = [str(Path(sys.executable).with_name("lictor")), "serve", "--config", str(config)]
+    else:
+        targets = str(Path(__file__).with_name("_http_targets.py"))
+        command = [sys.executable, targets, target.kind, str(config), str(port)]
+    return subprocess.Popen(command, env=env, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)  # workers too
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
+
 def main() -> None:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--targets", default=",".join(t.name for t in TARGETS), help="comma-separated subset"
+    )
     args = parser.parse_args()
-    lictor = str(Path(sys.executable).with_name("lictor"))
+    wrk = None if args.client == "python" else shutil.which("wrk")
+    if args.client == "wrk" and wrk is None:
+        parser.error("wrk is not installed (apt-get install wrk)")
+    chosen = [t for t in TARGETS if t.name in args.targets.split(",")]
+    load_before = os.getloadavg()[0]
     results: dict[str, dict[int, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
-        targets = ("lictor", "bare", "bare-memory")
-        configs: dict[str, Path] = {}
-        tokens: dict[str, str] = {}
-        for kind in targets:
-            config = data / f"{kind}.toml"
-            config.write_text(
-                f'data_dir = "{data / kind}"\n'
-                f'policies = "{ROOT / "examples/finance/policies"}"\n'
-                f'agents = "{ROOT / "examples/finance/agents.yaml"}"\n'
-            )
-            subprocess.run(
-                [lictor, "init", "--config", str(config), "--json"], check=True, capture_output=True
-            )
-            created = subprocess.run(
-                [
-                    lictor,
-                    "credentials",
-                    "create",
-                    "--config",
-                    str(config),
-                    "--agent",
-                    "payments-bot",
-                    "--json",
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            tokens[kind] = json.loads(created.stdout)["token"]
-            configs[kind] = config
-        for kind in targets:
+        for target in chosen:
             port = _free_port()
-            server = subprocess.Popen(  # the target, in its own process
-                [
-                    sys.executable,
-                    str(Path(__file__).with_name("_http_targets.py")),
-                    kind,
-                    str(configs[kind]),
-                    str(port),
-                ],
-                env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-            )
+            config, token = _prepare(target, Path(tmp), port)
+            server = _start(target, config, port)
             try:
-                _wait_ready(port, time.monotonic() + 30)
-                for connections in (1, 64):
-                    measure(port, tokens[kind], connections, 1.0)  # warm up
-                    results.setdefault(kind, {})[connections] = [
-                        measure(port, tokens[kind], connections, args.seconds)
+                _wait_ready(port, time.monotonic() + 90, server)
+                for connections in CONNECTIONS:
+                    measure(port, token, connections, 2.0, wrk)  # warm up every worker
+                    results.setdefault(target.name, {})[connections] = [
+                        measure(port, token, connections, args.seconds, wrk)
                         for _ in range(args.rounds)
                     ]
+                    print(f"measured {target.name} at {connections}", file=sys.stderr)
             finally:
-                server.terminate()
-                server.wait(30)
+                _stop(server)
     table: list[dict[str, Any]] = []
-    for kind, by_conn in results.items():
+    for name, by_conn in results.items():
         for connections, runs in by_conn.items():
             table.append(
                 {
-                    "target": kind,
+                    "target": name,
                     "connections": connections,
                     "decisions_per_s": statistics.median(r["rate"] for r in runs),
                     "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                     "p99_ms": statistics.median(r["p99_ms"] for r in runs),
                 }
             )
+    machine = {
+        "cpus": os.cpu_count(),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "client": "wrk" if wrk else "python",
+    }
     if args.json:
-        print(json.dumps(table, indent=2))
+        print(json.dumps({"machine": machine, "results": table}, indent=2))
         return
-    print(f"{'target':<13}{'conns':>6}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'target':<15}{'conns':>6}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}")
     for row in table:
         print(
-            f"{row['target']:<13}{row['connections']:>6}{row['decisions_per_s']:>13.0f}"
+            f"{row['target']:<15}{row['connections']:>6}{row['decisions_per_s']:>13.0f}"
             f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
         )
-    rate: dict[tuple[str, int], float] = {
-        (r["target"], r["connections"]): r["decisions_per_s"] for r in table
-    }
+    rate = {(r["target"], r["connections"]): r["decisions_per_s"] for r in table}
+
+    def ratio(a: str, b: str) -> str:
+        if (a, 64) in rate and (b, 64) in rate:
+            return f"{rate[(a, 64)] / rate[(b, 64)]:.2f}x"
+        return "n/a"
+
     print(
-        f"\nlictor / bare (64 conns): {rate[('lictor', 64)] / rate[('bare', 64)]:.2f}x   "
-        f"durable / memory audit (bare, 64): "
-        f"{rate[('bare', 64)] / rate[('bare-memory', 64)]:.2f}x"
+        f"\n64 conns: lictor / bare {ratio('lictor', 'bare')}, "
+        f"lictor / lictor-memory {ratio('lictor', 'lictor-memory')}, "
+        f"lictor-w2 / lictor {ratio('lictor-w2', 'lictor')}, "
+        f"bare / bare-memory {ratio('bare', 'bare-memory')}"
+    )
+    print(
+        f"machine: {machine['cpus']} CPUs, load average {machine['load_before']} before, "
+        f"{machine['load_after']} after; load from {machine['client']}"
     )
 
 

@@ -5,6 +5,8 @@ stderr, so ``--port 0`` tells the caller which port it got. On SIGINT or SIGTERM
 uvicorn stops accepting, lets requests in flight finish, and then the app's lifespan
 shutdown flushes the audit writer, signs a final checkpoint and closes the store.
 (uvicorn then re-raises the signal, so the exit status says "terminated by SIGTERM".)
+With ``--workers N`` (N > 1) the process opens and migrates the store once, then
+supervises N worker processes on the same socket (:func:`_serve_workers`).
 
 Helpers from :mod:`lictor.cli.main` are imported when a command runs, not at import
 time: main registers these commands, so a top-level import would be circular.
@@ -15,9 +17,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import socket
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -25,9 +28,22 @@ from pydantic import ValidationError
 from lictor.errors import ConfigError
 from lictor.settings import Settings, load_settings
 
-__all__ = ["load_cli_settings", "register"]
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from lictor.server.runtime import Runtime
+
+__all__ = ["load_cli_settings", "register", "worker_app"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+
+WORKER_START_SECONDS = 60
+
+WORKER_SETTINGS_ENV = "_LICTOR_WORKER_SETTINGS"
+"""How ``serve --workers`` hands its settings to the worker processes it spawns.
+
+Not ``LICTOR_*``: ``load_settings`` refuses unknown variables of that prefix.
+"""
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Settings file (default: lictor.toml here).")
@@ -99,11 +115,19 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (off by default).")
     ] = False,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Reload the policy directory when a file in it changes."),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Server processes sharing the port (default 1)."),
+    ] = None,
 ) -> None:
     """Run the HTTP decision API until SIGINT or SIGTERM."""
     import uvicorn
 
-    from lictor.cli.main import err, errors_mapped
+    from lictor.cli.main import errors_mapped
     from lictor.server.app import create_app
     from lictor.server.runtime import Runtime
 
@@ -116,6 +140,8 @@ def serve(
             agents=agents,
             store_url=store,
             data_dir=data_dir,
+            policy_watch=True if watch else None,
+            workers=workers,
         )
         logging.getLogger("lictor").setLevel(settings.log_level.upper())
         sock = _bind(settings.host, settings.port)
@@ -124,6 +150,9 @@ def serve(
         except BaseException:
             sock.close()
             raise
+        if settings.workers > 1:
+            _serve_workers(settings, runtime, sock, access_log=access_log)
+            return
         try:
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -137,18 +166,80 @@ def serve(
                     server_header=False,
                 )
             )
-            bound_host, bound_port = sock.getsockname()[:2]
-            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-            err.print(
-                f"lictor serve: listening on http://{shown}:{bound_port} "
-                f"(store {runtime.store.database.description}, policy {runtime.bundle.version})",
-                markup=False,
-                soft_wrap=True,
-            )
+            _announce(sock, runtime)
             server.run(sockets=[sock])
         finally:
             runtime.close()
             sock.close()
+
+
+def _announce(sock: socket.socket, runtime: Runtime, extra: str = "") -> None:
+    """Print the ``listening on`` line that scripts and tests wait for."""
+    from lictor.cli.main import err
+
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    err.print(
+        f"lictor serve: listening on http://{shown}:{bound_port} "
+        f"(store {runtime.store.database.description}, policy {runtime.bundle.version}{extra})",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _serve_workers(
+    settings: Settings, runtime: Runtime, sock: socket.socket, *, access_log: bool
+) -> None:
+    """Run ``settings.workers`` server processes on one listening socket until stopped.
+
+    The parent has opened (migrated, seeded) the store once; it closes that runtime, and
+    each worker opens its own. Every worker appends to the same audit chain: an append
+    takes the database's write lock, reads the head and inserts after it (see
+    :mod:`lictor.store.audit`), so processes interleave whole group commits and the
+    chain stays one sequence. State kept in memory (caches, sessions without a shared
+    store) is per worker, as it is per replica.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        _announce(sock, runtime, f", {settings.workers} workers")
+    finally:
+        runtime.close()
+    os.environ[WORKER_SETTINGS_ENV] = settings.model_dump_json()
+    config = uvicorn.Config(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=settings.workers,
+        loop=_choose("uvloop", "uvloop", "asyncio"),
+        http=_choose("httptools", "httptools", "h11"),
+        lifespan="on",
+        access_log=access_log,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # A worker answers the supervisor's pings only once it has imported and opened
+        # its runtime; on a busy machine that takes longer than uvicorn's 5 s default,
+        # and a worker killed as "hung" while starting would be restarted forever.
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
+        server_header=False,
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+def worker_app() -> Starlette:
+    """Build one worker's app (``lictor serve --workers N``), from the parent's settings.
+
+    Runs in a freshly spawned process: uvicorn's supervisor calls it by import path.
+    """
+    from lictor.server.app import create_app
+    from lictor.server.runtime import Runtime
+
+    settings = Settings.model_validate_json(os.environ[WORKER_SETTINGS_ENV])
+    logging.getLogger("lictor").setLevel(settings.log_level.upper())
+    return create_app(Runtime.open(settings), close_on_shutdown=True)
 
 
 def init(

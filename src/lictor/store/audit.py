@@ -11,6 +11,7 @@ and every query result is re-checked against its payload.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -18,11 +19,12 @@ from typing import Any, Final
 
 from sqlalchemy import Row, func, insert, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from lictor.core.audit.chain import Checkpoint, SealedRecord, encode_payload, seal_encoded
+from lictor.core.audit.chain import Checkpoint, SealedRecord, encode_payload, seal_after
 from lictor.core.decisions import parse_time
-from lictor.errors import AuditIntegrityError, Conflict
+from lictor.errors import AuditIntegrityError, Conflict, StoreError
 from lictor.service.memory import matches_query
 from lictor.service.ports import AuditPage, AuditQuery
 from lictor.store.database import AUDIT_CHAIN_LOCK, Database
@@ -77,16 +79,26 @@ class SqlAuditStore:
         # Encoding is most of the cost and does not depend on the head: do it before
         # taking the lock that serialises appends across threads and replicas.
         encoded = [encode_payload(payload) for payload in payloads]
-        with self._db.writing(lock=AUDIT_CHAIN_LOCK) as connection:
-            prev = _head(connection)
-            sealed: list[SealedRecord] = []
-            rows: list[dict[str, Any]] = []
-            for payload_json, stored in encoded:
-                prev = seal_encoded(prev, payload_json, stored)
-                sealed.append(prev)
-                rows.append(_row(prev, payload_json))
-            _refuse_duplicate_decisions(connection, rows)
-            connection.execute(insert(audit_records), rows)
+        ids = _decision_ids(encoded)
+        try:
+            with self._db.writing(lock=AUDIT_CHAIN_LOCK) as connection:
+                link = _head_link(connection)
+                sealed: list[SealedRecord] = []
+                rows: list[dict[str, Any]] = []
+                for payload_json, stored in encoded:
+                    record = seal_after(link, payload_json, stored)
+                    link = (record.seq, record.record_hash)
+                    sealed.append(record)
+                    rows.append(_row(record, payload_json))
+                _insert(connection, rows)
+        except StoreError as exc:
+            # The partial unique index refused a decision id recorded before. Asking
+            # which one only after the refusal keeps a query out of every group commit;
+            # the whole batch was rolled back either way.
+            if ids and isinstance(exc.__cause__, IntegrityError):
+                with self._db.reading() as connection:
+                    _refuse_recorded_decisions(connection, ids)
+            raise
         return sealed
 
     def head(self) -> SealedRecord | None:
@@ -284,6 +296,54 @@ def _head(connection: Connection) -> SealedRecord | None:
     return _record(row) if row is not None else None
 
 
+def _head_link(connection: Connection) -> tuple[int, str] | None:
+    """Return the head's ``(seq, record_hash)``: all that sealing the next record needs."""
+    statement = (
+        select(audit_records.c.seq, audit_records.c.record_hash)
+        .order_by(audit_records.c.seq.desc())
+        .limit(1)
+    )
+    row = connection.execute(statement).first()
+    return (int(row[0]), str(row[1])) if row is not None else None
+
+
+_SQLITE_MAX_PARAMETERS: Final = 999
+"""Bound parameters per statement: SQLite's limit before 3.32, the lowest we may meet."""
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(columns: tuple[str, ...], rows: int) -> str:
+    """Return an INSERT of ``rows`` rows; every column is checked to be the table's."""
+    known = {column.name for column in audit_records.columns}
+    unknown = [name for name in columns if name not in known]
+    if unknown:
+        raise ValueError(f"not columns of {audit_records.name}: {unknown}")
+    names = ", ".join(columns)
+    row = "(" + ", ".join("?" for _ in columns) + ")"
+    values = ", ".join(row for _ in range(rows))
+    return f"INSERT INTO {audit_records.name} ({names}) VALUES {values}"  # noqa: S608 - names checked above
+
+
+def _insert(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert a batch of rows with as few statements as possible.
+
+    On SQLite the rows go straight to the driver as multi-row ``INSERT ... VALUES``
+    statements. Every statement the driver steps gives up the GIL and must win it back
+    from the thread serving HTTP; ``executemany`` steps once per row, so under load a
+    group commit spent most of its time waiting for the GIL between rows. The columns
+    are plain text and integers: there is nothing for SQLAlchemy to convert.
+    """
+    if connection.dialect.name != "sqlite":
+        connection.execute(insert(audit_records), rows)
+        return
+    columns = tuple(rows[0])  # every row comes from _row: the same keys, in order
+    per_statement = max(1, _SQLITE_MAX_PARAMETERS // len(columns))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        values = [value for row in chunk for value in row.values()]
+        connection.exec_driver_sql(_sqlite_insert(columns, len(chunk)), tuple(values))
+
+
 def _next_seq(connection: Connection) -> int:
     last = connection.execute(select(func.max(audit_records.c.seq))).scalar()
     return 0 if last is None else int(last) + 1
@@ -331,20 +391,29 @@ def _row(record: SealedRecord, payload_json: bytes) -> dict[str, Any]:
     }
 
 
-def _refuse_duplicate_decisions(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Raise Conflict before inserting a second decision record for one decision id.
-
-    The partial unique index would refuse it too, but as an IntegrityError that cannot
-    be told apart from other failures without parsing driver messages.
-    """
-    ids = [row["decision_id"] for row in rows if row["kind"] == "decision" and row["decision_id"]]
-    if not ids:
-        return
+def _decision_ids(encoded: Sequence[tuple[bytes, Mapping[str, Any]]]) -> list[str]:
+    """Return the batch's decision ids; raise Conflict if one appears twice in it."""
+    ids: list[str] = []
     seen: set[str] = set()
-    for decision_id in ids:
+    for _, payload in encoded:
+        decision_id = payload.get("decision_id")
+        if payload.get("kind") != "decision" or not isinstance(decision_id, str):
+            continue
+        if not decision_id:
+            continue
         if decision_id in seen:
             raise Conflict("decision", decision_id, f"decision {decision_id!r} twice in a batch")
         seen.add(decision_id)
+        ids.append(decision_id)
+    return ids
+
+
+def _refuse_recorded_decisions(connection: Connection, ids: list[str]) -> None:
+    """Raise Conflict if a decision record exists already for one of ``ids``.
+
+    Called after the partial unique index refused a batch: its IntegrityError cannot be
+    told apart from other failures without parsing driver messages, this query can.
+    """
     table = audit_records.c
     existing = connection.execute(
         select(table.decision_id)

@@ -11,7 +11,10 @@ and PostgreSQL do differently lives here and nowhere else:
 * **Durability.** SQLite runs in WAL mode with ``synchronous=FULL``: the WAL is
   fsynced at every commit, so an acknowledged record survives power loss and SIGKILL
   (https://www.sqlite.org/pragma.html#pragma_synchronous). PostgreSQL is durable at
-  commit with its default ``synchronous_commit=on``.
+  commit with its default ``synchronous_commit=on``. The one opt-out,
+  :meth:`Database.set_sync` ``("os")``, is SQLite's ``synchronous=NORMAL``: a commit is
+  in the operating system's cache when it returns, so it survives the process being
+  killed but not a power loss or kernel crash.
 * **Upserts.** ``INSERT ... ON CONFLICT`` needs each dialect's own insert construct.
 
 Every SQLAlchemy error that leaves this module is a :class:`~lictor.errors.StoreError`
@@ -23,8 +26,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +38,12 @@ from sqlalchemy.sql.dml import Insert
 
 from lictor.errors import ConfigError, StoreError
 
-__all__ = ["AUDIT_CHAIN_LOCK", "MIGRATION_LOCK", "Database", "connect"]
+__all__ = ["AUDIT_CHAIN_LOCK", "MIGRATION_LOCK", "Database", "Sync", "connect"]
+
+Sync = Literal["full", "os"]
+"""When a commit returns: ``full`` after an fsync, ``os`` once the OS has the bytes."""
+
+_SQLITE_SYNCHRONOUS: Final[dict[str, str]] = {"full": "FULL", "os": "NORMAL"}
 
 AUDIT_CHAIN_LOCK: Final = 0x6C6963746F7201
 """PostgreSQL advisory lock key that serialises audit appends across all replicas.
@@ -51,6 +60,13 @@ SQLITE_BUSY_TIMEOUT_SECONDS: Final = 10.0
 
 As long as the audit writer's own timeout: past it the caller has answered deny anyway.
 A ``?timeout=`` query parameter in the URL overrides it.
+"""
+
+SQLITE_POOL_SIZE: Final = 48
+"""SQLite connections kept open per process (as many again may open in a burst).
+
+An idle SQLite connection is a file descriptor and a little memory; reopening one costs
+a lock on the database for its pragmas.
 """
 
 POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
@@ -75,7 +91,8 @@ def connect(url: str) -> Database:
         raise ConfigError(f"store URL {url!r} is not a database URL: {exc}") from exc
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite" and driver in ("", "pysqlite"):
-        return Database(_sqlite_engine(parsed))
+        pragmas = {"synchronous": _SQLITE_SYNCHRONOUS["full"]}
+        return Database(_sqlite_engine(parsed, pragmas), sqlite_pragmas=pragmas)
     if backend in ("postgresql", "postgres") and driver in ("", "psycopg"):
         return Database(_postgres_engine(parsed.set(drivername="postgresql+psycopg")))
     raise ConfigError(
@@ -84,7 +101,7 @@ def connect(url: str) -> Database:
     )
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, pragmas: dict[str, str]) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         raise ConfigError(
@@ -99,14 +116,25 @@ def _sqlite_engine(url: URL) -> Engine:
     if "timeout" not in url.query:
         connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
     # QueuePool (the file default since SQLAlchemy 2.0): readers run in parallel on their
-    # own connections; writers are serialised by Database's lock before taking one.
-    engine = create_engine(url, connect_args=connect_args, hide_parameters=True)
-    event.listen(engine, "connect", _configure_sqlite_connection)
+    # own connections; writers are serialised by Database's lock before taking one. Sized
+    # for the server's worker threads (anyio runs up to 40): with the default 5 + 10
+    # overflow, a burst of readers closed and reopened connections (each reopen runs the
+    # pragmas below) and made the audit writer queue for a connection behind them.
+    engine = create_engine(
+        url,
+        connect_args=connect_args,
+        hide_parameters=True,
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=SQLITE_POOL_SIZE,
+    )
+    event.listen(engine, "connect", partial(_configure_sqlite_connection, pragmas))
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
 
 
-def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite_connection(
+    pragmas: Mapping[str, str], dbapi_connection: Any, _record: Any
+) -> None:
     # Take BEGIN out of the sqlite3 module's hands (its legacy mode does not BEGIN before
     # SELECT), so _begin_sqlite_transaction decides DEFERRED or IMMEDIATE. This is the
     # recipe of SQLAlchemy's "Transactions with SQLite and the sqlite3 driver".
@@ -114,7 +142,8 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+        # FULL: fsync the WAL at every commit. NORMAL only when asked (Database.set_sync).
+        cursor.execute(f"PRAGMA synchronous={pragmas['synchronous']}")
     finally:
         cursor.close()
 
@@ -151,10 +180,43 @@ class Database:
     audit payloads or secret hashes.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sqlite_pragmas: dict[str, str] | None = None) -> None:
         self.engine = engine
         self._write_lock = threading.Lock()
         self._closed = False
+        # The pragmas every new SQLite connection gets (read by its "connect" listener).
+        self._sqlite_pragmas = sqlite_pragmas if sqlite_pragmas is not None else {}
+        self.sync: Sync = "full"
+
+    def set_sync(self, sync: Sync) -> None:
+        """Choose when a commit returns; call it before the store is used.
+
+        ``full`` (the default) fsyncs every commit: an acknowledged audit record survives
+        a power loss. ``os`` (SQLite ``synchronous=NORMAL`` in WAL mode) returns once the
+        operating system has the write: a record survives the process being killed
+        (SIGKILL, a crash) but the last commits before a power loss or kernel crash may
+        be lost. The database is never corrupted either way.
+
+        Raises:
+            ConfigError: ``os`` on PostgreSQL, whose durability is the server's own
+                ``synchronous_commit`` setting.
+        """
+        if sync not in _SQLITE_SYNCHRONOUS:
+            raise ConfigError(f"audit_sync must be 'full' or 'os', not {sync!r}")
+        if self.is_postgresql:
+            if sync != "full":
+                raise ConfigError(
+                    "audit_sync = 'os' applies to SQLite only; on PostgreSQL durability is "
+                    "the server's synchronous_commit setting"
+                )
+            return
+        if sync == self.sync:
+            return
+        with self._write_lock:
+            self._sqlite_pragmas["synchronous"] = _SQLITE_SYNCHRONOUS[sync]
+            self.sync = sync
+        # Pooled connections keep the pragma they were opened with: reopen them.
+        self.engine.dispose()
 
     @property
     def is_postgresql(self) -> bool:

@@ -239,8 +239,21 @@ def seal_encoded(
 
     ``stored`` must be ``json.loads(payload_json)``; only the hash is computed here.
     """
-    seq = 0 if prev is None else prev.seq + 1
-    prev_hash = GENESIS_HASH if prev is None else prev.record_hash
+    if prev is None:
+        return seal_after(None, payload_json, stored)
+    return seal_after((prev.seq, prev.record_hash), payload_json, stored)
+
+
+def seal_after(
+    link: tuple[int, str] | None, payload_json: bytes, stored: Mapping[str, Any]
+) -> SealedRecord:
+    """Like :func:`seal_encoded`, given only the head's ``(seq, record_hash)``.
+
+    Sealing needs nothing else of the head, so a store can read just those two columns
+    inside its write lock instead of the head's whole payload.
+    """
+    seq = 0 if link is None else link[0] + 1
+    prev_hash = GENESIS_HASH if link is None else link[1]
     data = b"".join(
         (
             b'{"payload":',
