@@ -2,7 +2,9 @@
 
 They act on the store named by the settings, the same one ``lictor serve`` uses. A
 token is printed once, on stdout, when it is made (``create``, ``rotate``); only its hash
-is stored. Revocation reaches a running server within its 1-second credential cache.
+is stored. Revocation reaches a running server within its 1-second credential cache
+(on every replica: each checks the shared store at least once a second); a rotation
+with ``--overlap`` lets the old token work until the window ends, then it stops.
 
 Helpers from :mod:`lictor.cli.main` are imported when a command runs (see
 :mod:`lictor.cli.serve`).
@@ -11,8 +13,10 @@ Helpers from :mod:`lictor.cli.main` are imported when a command runs (see
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -44,7 +48,7 @@ class PersonRole(StrEnum):
 
 
 @contextmanager
-def _opened(config: Path | None, store: str | None, data_dir: Path | None) -> Iterator[Store]:
+def opened_store(config: Path | None, store: str | None, data_dir: Path | None) -> Iterator[Store]:
     """Open the configured store; refuse to create a SQLite file that is not there."""
     from sqlalchemy.engine import make_url
 
@@ -113,7 +117,7 @@ def create(
         if agent is not None
         else (CredentialKind.ADMIN, str(admin), Role(role.value if role else ""))
     )
-    with errors_mapped(), _opened(config, store, data_dir) as opened:
+    with errors_mapped(), opened_store(config, store, data_dir) as opened:
         issued = Credentials(opened.credentials, SystemClock()).issue(
             kind, subject, granted, description
         )
@@ -143,14 +147,23 @@ def list_credentials(
 
     from lictor.cli.main import errors_mapped, out
 
-    with errors_mapped(), _opened(config, store, data_dir) as opened:
+    with errors_mapped(), opened_store(config, store, data_dir) as opened:
         found: list[Credential] = opened.credentials.list(subject)
     if as_json:
         out.print_json(json.dumps([c.to_json() for c in found]))
         return
     table = Table(title=f"{len(found)} credentials")
     table.add_column("id", no_wrap=True)  # what rotate and revoke take: never cut it
-    for column in ("kind", "subject", "role", "created", "revoked", "description"):
+    for column in (
+        "kind",
+        "subject",
+        "role",
+        "created",
+        "revoked",
+        "expires",
+        "last used",
+        "description",
+    ):
         table.add_column(column)
     for c in found:
         wire = c.to_json()
@@ -161,24 +174,63 @@ def list_credentials(
             c.role.value,
             wire["created_at"],
             wire["revoked_at"] or "",
+            wire["expires_at"] or "",
+            wire["last_used_at"] or "",
             c.description,
         )
     out.print(table)
 
 
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``90s``, ``10m``, ``1h30m``, ``2d`` or a plain number of seconds.
+
+    Raises:
+        ConfigError: anything else, or more than 30 days (an overlap is for a redeploy).
+    """
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        parts = _DURATION.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise ConfigError(f"--overlap {text!r}: write a duration such as 90s, 10m, 1h or 2d")
+        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds > 30 * 86400:
+        raise ConfigError(f"--overlap {text!r}: at most 30 days")
+    return timedelta(seconds=seconds)
+
+
 @credentials_app.command("rotate")
 def rotate(
     credential_id: Annotated[str, typer.Argument(help="The credential to replace.")],
+    overlap: Annotated[
+        str,
+        typer.Option(
+            "--overlap",
+            help="Keep the old token working this long (10m, 1h, 2d); default: revoke now.",
+        ),
+    ] = "0",
     config: ConfigOpt = None,
     store: StoreOpt = None,
     data_dir: DataDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue a replacement (same subject and role) and revoke the old credential."""
-    from lictor.cli.main import errors_mapped
+    """Issue a replacement (same subject and role); the old one stops after --overlap."""
+    from lictor.cli.main import err, errors_mapped
 
-    with errors_mapped(), _opened(config, store, data_dir) as opened:
-        issued = Credentials(opened.credentials, SystemClock()).rotate(credential_id)
+    with errors_mapped():
+        window = parse_duration(overlap)
+        with opened_store(config, store, data_dir) as opened:
+            issued = Credentials(opened.credentials, SystemClock()).rotate(credential_id, window)
+    if window:
+        err.print(
+            f"the old credential {credential_id} keeps working for {overlap}, then stops",
+            markup=False,
+        )
     _show_issued(issued, as_json)
 
 
@@ -193,7 +245,7 @@ def revoke(
     """Revoke a credential (idempotent); running servers refuse it within 1 second."""
     from lictor.cli.main import err, errors_mapped, out
 
-    with errors_mapped(), _opened(config, store, data_dir) as opened:
+    with errors_mapped(), opened_store(config, store, data_dir) as opened:
         revoked = Credentials(opened.credentials, SystemClock()).revoke(credential_id)
     if as_json:
         out.print_json(json.dumps(revoked.to_json()))

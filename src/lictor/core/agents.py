@@ -2,16 +2,24 @@
 
 ``parse_agent`` validates one record from YAML/JSON; the inventory file format is
 documented in docs/inventory.md.
+
+A record has two parts. The *managed* fields (:data:`MANAGED_FIELDS`: name, owner,
+tools, status …) are what people and inventory files set. The *bookkeeping* fields
+(who created and last changed it and when, its ``version``, the shadow sighting, the
+token cut-off) are set by Lictor; :meth:`Agent.same_content` compares managed fields
+only, so re-applying a file that matches the store is a no-op whatever the bookkeeping.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
+from lictor.core.decisions import format_time, parse_time
 from lictor.core.requests import AgentId
 from lictor.errors import PolicyError
 
@@ -35,20 +43,81 @@ class RiskTier(StrEnum):
     CRITICAL = "critical"
 
 
-_AGENT_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "owner",
-        "purpose",
-        "allowed_tools",
-        "tags",
-        "risk_tier",
-        "risk_tolerance",
-        "status",
-        "attributes",
-    }
+MANAGED_FIELDS: Final = (
+    "name",
+    "owner",
+    "purpose",
+    "allowed_tools",
+    "tags",
+    "risk_tier",
+    "risk_tolerance",
+    "status",
+    "attributes",
 )
+"""The fields people set (besides ``id``); everything else is Lictor's bookkeeping."""
+
+BOOKKEEPING_FIELDS: Final = (
+    "created_by",
+    "created_at",
+    "updated_by",
+    "updated_at",
+    "version",
+    "shadow",
+    "tokens_valid_after",
+)
+"""Fields Lictor sets on every change; a client may send them back unchanged."""
+
+MAX_SHADOW_TOOLS: Final = 64
+"""Distinct tool names kept per shadow record; later ones only raise the count."""
+
+_SETTABLE = frozenset({"id", *MANAGED_FIELDS})  # what an error message suggests
+_AGENT_FIELDS = frozenset({*_SETTABLE, *BOOKKEEPING_FIELDS})
+_SHADOW_FIELDS = frozenset(
+    {"first_seen_at", "last_seen_at", "source", "user_agent", "tools", "count"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowSighting:
+    """What Lictor saw of an agent that asked to act without being registered.
+
+    ``tools`` are the distinct tools it asked for (at most :data:`MAX_SHADOW_TOOLS`),
+    ``count`` every request it made; ``source`` and ``user_agent`` are the latest.
+    """
+
+    first_seen_at: datetime
+    last_seen_at: datetime
+    source: str | None = None
+    user_agent: str | None = None
+    tools: tuple[str, ...] = ()
+    count: int = 1
+
+    def merge(self, other: ShadowSighting) -> ShadowSighting:
+        """Return the sighting that covers both (order-independent except source/agent)."""
+        latest = other if other.last_seen_at >= self.last_seen_at else self
+        tools = list(self.tools)
+        for tool in other.tools:
+            if tool not in tools and len(tools) < MAX_SHADOW_TOOLS:
+                tools.append(tool)
+        return ShadowSighting(
+            first_seen_at=min(self.first_seen_at, other.first_seen_at),
+            last_seen_at=max(self.last_seen_at, other.last_seen_at),
+            source=latest.source if latest.source is not None else self.source,
+            user_agent=latest.user_agent if latest.user_agent is not None else self.user_agent,
+            tools=tuple(tools),
+            count=self.count + other.count,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the wire form."""
+        return {
+            "first_seen_at": format_time(self.first_seen_at),
+            "last_seen_at": format_time(self.last_seen_at),
+            "source": self.source,
+            "user_agent": self.user_agent,
+            "tools": list(self.tools),
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +139,36 @@ class Agent:
     risk_tolerance: float = 0.5
     status: AgentStatus = AgentStatus.ACTIVE
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    created_by: str = ""
+    created_at: datetime | None = None
+    updated_by: str = ""
+    updated_at: datetime | None = None
+    version: int = 0
+    shadow: ShadowSighting | None = None
+    tokens_valid_after: datetime | None = None
+
+    def managed(self) -> dict[str, Any]:
+        """Return ``id`` and the managed fields in wire form (what files and people set)."""
+        wire = self.to_json()
+        return {"id": self.id, **{name: wire[name] for name in MANAGED_FIELDS}}
+
+    def same_content(self, other: Agent | None) -> bool:
+        """Return whether ``other`` has the same id and managed fields (bookkeeping aside)."""
+        return other is not None and self.managed() == other.managed()
+
+    def with_content_of(self, other: Agent) -> Agent:
+        """Return this record with ``other``'s managed fields, bookkeeping kept."""
+        return replace(self, **{name: getattr(other, name) for name in MANAGED_FIELDS})
+
+    def is_token_revoked(self, issued_at: datetime) -> bool:
+        """Return whether a token issued at ``issued_at`` is not after the cut-off.
+
+        Quarantining an agent sets ``tokens_valid_after``: delegation tokens issued to
+        it until then are refused even though they have not expired. ``iat`` has whole
+        seconds, so a token of the cut-off's own second is refused too (the safe side).
+        """
+        cutoff = self.tokens_valid_after
+        return cutoff is not None and issued_at <= cutoff
 
     def is_tool_allowed(self, tool: str) -> bool:
         """Return whether the inventory grants ``tool`` (exact name or glob)."""
@@ -90,7 +189,27 @@ class Agent:
             "risk_tolerance": self.risk_tolerance,
             "status": self.status.value,
             "attributes": dict(self.attributes),
+            "created_by": self.created_by,
+            "created_at": _time_or_none(self.created_at),
+            "updated_by": self.updated_by,
+            "updated_at": _time_or_none(self.updated_at),
+            "version": self.version,
+            "shadow": self.shadow.to_json() if self.shadow is not None else None,
+            "tokens_valid_after": _time_or_none(self.tokens_valid_after),
         }
+
+    @classmethod
+    def from_json(cls, data: object, *, source: str | None = None) -> Agent:
+        """Parse the wire form back (the same validation as :func:`parse_agent`).
+
+        Raises:
+            PolicyError: naming the field that is wrong.
+        """
+        return parse_agent(data, source=source)
+
+
+def _time_or_none(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
 
 
 def parse_agent(data: object, *, source: str | None = None, pointer: str = "") -> Agent:
@@ -108,7 +227,7 @@ def parse_agent(data: object, *, source: str | None = None, pointer: str = "") -
     unknown = sorted(set(data) - _AGENT_FIELDS)
     if unknown:
         raise fail(
-            f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_AGENT_FIELDS))})",
+            f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(_SETTABLE))})",
             f"/{unknown[0]}",
         )
     agent_id = data.get("id")
@@ -140,6 +259,18 @@ def parse_agent(data: object, *, source: str | None = None, pointer: str = "") -
     attributes = data.get("attributes", {}) or {}
     if not isinstance(attributes, Mapping):
         raise fail("attributes must be a mapping", "/attributes")
+    for name in ("created_by", "updated_by"):
+        value = data.get(name, "")
+        if not isinstance(value, str):
+            raise fail(f"{name} must be a string", f"/{name}")
+        strings[name] = value
+    version = data.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise fail("version must be a non-negative integer", "/version")
+    times = {
+        name: _optional_time(data.get(name), fail, f"/{name}")
+        for name in ("created_at", "updated_at", "tokens_valid_after")
+    }
     return Agent(
         id=AgentId(agent_id),
         name=strings["name"],
@@ -151,6 +282,55 @@ def parse_agent(data: object, *, source: str | None = None, pointer: str = "") -
         risk_tolerance=float(tolerance),
         status=status,
         attributes=dict(attributes),
+        created_by=strings["created_by"],
+        created_at=times["created_at"],
+        updated_by=strings["updated_by"],
+        updated_at=times["updated_at"],
+        version=version,
+        shadow=_shadow(data.get("shadow"), fail),
+        tokens_valid_after=times["tokens_valid_after"],
+    )
+
+
+def _optional_time(value: object, fail: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise fail("must be an RFC 3339 time with an offset", where)
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError):
+        raise fail("must be an RFC 3339 time with an offset", where) from None
+
+
+def _shadow(value: object, fail: Any) -> ShadowSighting | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise fail("shadow must be a mapping", "/shadow")
+    unknown = sorted(set(value) - _SHADOW_FIELDS)
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r}", f"/shadow/{unknown[0]}")
+    first = _optional_time(value.get("first_seen_at"), fail, "/shadow/first_seen_at")
+    last = _optional_time(value.get("last_seen_at"), fail, "/shadow/last_seen_at")
+    if first is None or last is None:
+        raise fail("a shadow sighting needs first_seen_at and last_seen_at", "/shadow")
+    texts: dict[str, str | None] = {}
+    for name in ("source", "user_agent"):
+        text = value.get(name)
+        if text is not None and not isinstance(text, str):
+            raise fail(f"{name} must be a string or null", f"/shadow/{name}")
+        texts[name] = text
+    count = value.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise fail("count must be a positive integer", "/shadow/count")
+    return ShadowSighting(
+        first_seen_at=first,
+        last_seen_at=last,
+        source=texts["source"],
+        user_agent=texts["user_agent"],
+        tools=_strings(value.get("tools"), fail, "/shadow/tools")[:MAX_SHADOW_TOOLS],
+        count=count,
     )
 
 

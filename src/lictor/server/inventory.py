@@ -5,9 +5,8 @@ record (or its absence) for at most ``ttl_seconds`` (0.5 s), so the hot path tou
 store about twice a second per agent, while a change made on another replica is seen
 within that window. Changes made through this process invalidate the entry at once.
 
-Every change is written to the audit trail *before* it is applied, as an entry of kind
-``inventory``: the trail may hold a change the store then failed to make, but never
-lacks one that was made.
+Changes themselves go through :class:`lictor.service.inventory.Inventory` (audited as
+``agent_change`` entries before they are applied, and versioned).
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from lictor.core.agents import Agent
-from lictor.core.decisions import format_time
 from lictor.service.ports import AgentStore
-from lictor.service.records import ENTRY_VERSION
+from lictor.service.records import agent_change_entry
 
 
 class CachedAgents:
@@ -74,6 +72,13 @@ class CachedAgents:
         finally:
             self.invalidate(agent.id)
 
+    def put_if(self, agent: Agent, expected_version: int | None) -> bool:
+        """Write only if the stored version matches; drop the cache entry either way."""
+        try:
+            return self.store.put_if(agent, expected_version)
+        finally:
+            self.invalidate(agent.id)
+
     def delete(self, agent_id: str) -> bool:
         """Remove a record, drop its cache entry; return whether it existed."""
         try:
@@ -109,17 +114,14 @@ def inventory_entry(
     credential_id: str | None,
     source: str | None,
 ) -> dict[str, Any]:
-    """Return the audit entry for one inventory change: who changed what, from what to what."""
-    return {
-        "v": ENTRY_VERSION,
-        "kind": "inventory",
-        "action": action,
-        "at": format_time(at),
-        "agent_id": agent_id,
-        "actor": actor,
-        "credential_id": credential_id,
-        "source": source,
-        "changed": changed_fields(before, after),
-        "before": before.to_json() if before is not None else None,
-        "after": after.to_json() if after is not None else None,
-    }
+    """Return the ``agent_change`` audit entry for one change (see ``agent_change_entry``)."""
+    return agent_change_entry(
+        action=action,
+        agent_id=agent_id,
+        before=before.to_json() if before is not None else None,
+        after=after.to_json() if after is not None else None,
+        at=at,
+        actor=actor,
+        credential_id=credential_id,
+        source=source,
+    )

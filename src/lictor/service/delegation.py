@@ -105,6 +105,7 @@ class TokenProblem(StrEnum):
     SCOPE_ESCALATION = "scope_escalation"
     INVALID_SCOPE = "invalid_scope"
     AUDIENCE_NOT_ALLOWED = "audience_not_allowed"
+    REVOKED = "revoked"
 
     @property
     def oauth_error(self) -> str:
@@ -583,6 +584,23 @@ class TokenExchange:
             )
         return agent.id
 
+    def _check_not_revoked(self, agent_id: str, iat: float | None) -> None:
+        """Refuse a token issued before an agent's ``tokens_valid_after`` (quarantine).
+
+        A token without ``iat`` cannot show it is newer than the cut-off, so it is
+        refused whenever a cut-off is set.
+        """
+        agent = self._agents.get(agent_id)
+        cutoff = agent.tokens_valid_after if agent is not None else None
+        if cutoff is None:
+            return
+        if iat is None or agent is None or agent.is_token_revoked(_instant(iat)):
+            raise TokenRejected(
+                TokenProblem.REVOKED,
+                f"token revoked: tokens of agent {agent_id!r} issued before "
+                f"{format_time(cutoff)} are no longer accepted",
+            )
+
     def _check_audience(self, audience: str | None) -> str:
         if audience is None:
             return self.policy.audiences[0]
@@ -703,8 +721,10 @@ class TokenExchange:
         if not isinstance(sub, str) or not sub or not isinstance(jti, str) or not jti:
             raise TokenRejected(TokenProblem.MALFORMED, f"{what} lacks 'sub' or 'jti'")
         actors = _actors_from(claims.get("act"), self.policy.max_depth)
+        iat = _numeric(claims, "iat", what)
         for actor in actors:
             self._active_agent(actor)
+            self._check_not_revoked(actor, iat)
         scope_claim = claims.get("scope")
         if not isinstance(scope_claim, str):
             raise TokenRejected(TokenProblem.MALFORMED, f"{what} has no 'scope' claim")
@@ -850,6 +870,15 @@ def _numeric(claims: Mapping[str, Any], name: str, what: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise TokenRejected(TokenProblem.MALFORMED, f"{what} claim {name!r} is not a number")
     return float(value)
+
+
+def _instant(timestamp: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return (
+            datetime.min.replace(tzinfo=UTC) if timestamp < 0 else datetime.max.replace(tzinfo=UTC)
+        )
 
 
 def _at(timestamp: float) -> str:

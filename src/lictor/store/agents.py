@@ -3,12 +3,17 @@
 A record is stored as the JSON of :meth:`Agent.to_json` and validated again with
 :func:`parse_agent` when read, so a row edited by hand into something invalid is an
 error, never a half-valid agent.
+
+The record's ``version`` lives in that JSON. :meth:`SqlAgents.put_if` compares it and
+writes in one transaction under a lock (SQLite's write lock, a PostgreSQL advisory
+lock), so two replicas changing one agent cannot both win.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from sqlalchemy import delete, select
 
@@ -17,7 +22,10 @@ from lictor.errors import PolicyError, StoreError
 from lictor.store.database import Database
 from lictor.store.schema import agents
 
-__all__ = ["SqlAgents"]
+__all__ = ["AGENTS_LOCK", "SqlAgents"]
+
+AGENTS_LOCK: Final = 0x6C6963746F7210
+"""PostgreSQL advisory lock key serialising versioned inventory writes."""
 
 
 class SqlAgents:
@@ -57,14 +65,24 @@ class SqlAgents:
         Raises:
             StoreError: The database failed, or the store is closed.
         """
-        values = {
-            "id": agent.id,
-            "record": json.dumps(agent.to_json(), sort_keys=True, allow_nan=False),
-            # Bookkeeping for operators only; the port has no clock to pass one in.
-            "updated_at": datetime.now(UTC),
-        }
         with self._db.writing() as connection:
-            connection.execute(self._db.upsert(agents, values))
+            connection.execute(self._db.upsert(agents, _row(agent)))
+
+    def put_if(self, agent: Agent, expected_version: int | None) -> bool:
+        """Write ``agent`` only if the stored version is ``expected_version`` (None: absent).
+
+        Raises:
+            StoreError: The database failed, the store is closed, or the row is invalid.
+        """
+        with self._db.writing(lock=AGENTS_LOCK) as connection:
+            text = connection.execute(
+                select(agents.c.record).where(agents.c.id == agent.id)
+            ).scalar()
+            current = _agent(agent.id, text).version if text is not None else None
+            if current != expected_version:
+                return False
+            connection.execute(self._db.upsert(agents, _row(agent)))
+        return True
 
     def delete(self, agent_id: str) -> bool:
         """Remove a record; return whether it existed.
@@ -75,6 +93,15 @@ class SqlAgents:
         with self._db.writing() as connection:
             result = connection.execute(delete(agents).where(agents.c.id == agent_id))
         return result.rowcount > 0
+
+
+def _row(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "record": json.dumps(agent.to_json(), sort_keys=True, allow_nan=False),
+        # Bookkeeping for operators; a record written without one gets the wall clock.
+        "updated_at": agent.updated_at if agent.updated_at is not None else datetime.now(UTC),
+    }
 
 
 def _agent(agent_id: str, text: str) -> Agent:

@@ -1,15 +1,17 @@
 """Credential records in SQL: :class:`SqlCredentials` implements ``CredentialStore``.
 
 Only the SHA-256 of a secret is stored. Revocation is one conditional ``UPDATE``, so
-two nodes revoking at once agree on the first revocation time.
+two nodes revoking at once agree on the first revocation time. ``last_used_at`` is
+written in batches (:meth:`SqlCredentials.record_use`), never once per request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, or_, select, update
 
 from lictor.errors import Conflict, NotFound
 from lictor.service.ports import Credential, CredentialKind, Role
@@ -27,6 +29,8 @@ _COLUMNS = (
     credentials.c.revoked_at,
     credentials.c.description,
     credentials.c.secret_hash,
+    credentials.c.expires_at,
+    credentials.c.last_used_at,
 )
 
 
@@ -52,6 +56,8 @@ class SqlCredentials:
             created_at=credential.created_at,
             revoked_at=credential.revoked_at,
             description=credential.description,
+            expires_at=credential.expires_at,
+            last_used_at=credential.last_used_at,
         )
         # RETURNING rather than rowcount, which SQLAlchemy leaves at -1 for inserts on
         # psycopg.
@@ -105,6 +111,48 @@ class SqlCredentials:
             raise NotFound("credential", credential_id)
         return _credential(row)
 
+    def expire(self, credential_id: str, at: datetime) -> Credential:
+        """Make the credential stop working at ``at``; an earlier expiry is kept.
+
+        Raises:
+            NotFound: No credential has this id.
+            StoreError: The database failed, or the store is closed.
+        """
+        table = credentials.c
+        with self._db.writing() as connection:
+            connection.execute(
+                update(credentials)
+                .where(
+                    table.id == credential_id,
+                    or_(table.expires_at.is_(None), table.expires_at > at),
+                )
+                .values(expires_at=at)
+            )
+            row = connection.execute(select(*_COLUMNS).where(table.id == credential_id)).first()
+        if row is None:
+            raise NotFound("credential", credential_id)
+        return _credential(row)
+
+    def record_use(self, used: Mapping[str, datetime]) -> None:
+        """Set ``last_used_at`` of each id in one transaction; a later stored time is kept.
+
+        Raises:
+            StoreError: The database failed, or the store is closed.
+        """
+        if not used:
+            return
+        table = credentials.c
+        with self._db.writing() as connection:
+            for credential_id, at in sorted(used.items()):
+                connection.execute(
+                    update(credentials)
+                    .where(
+                        table.id == credential_id,
+                        or_(table.last_used_at.is_(None), table.last_used_at < at),
+                    )
+                    .values(last_used_at=at)
+                )
+
 
 def _credential(row: Row[*tuple[Any, ...]]) -> Credential:
     return Credential(
@@ -115,4 +163,6 @@ def _credential(row: Row[*tuple[Any, ...]]) -> Credential:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         description=row.description,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
     )

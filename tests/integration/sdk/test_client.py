@@ -66,8 +66,11 @@ async def test_inventory(client_for: Any, tokens: Any, call: Any) -> None:
     assert "support-agent" in {a.id for a in agents}
     assert all(isinstance(a, Agent) for a in agents)
     new = Agent(id=AgentId("faq-bot"), owner="support-leads@corp.example", allowed_tools=("kb.*",))
-    assert await call(admin, "put_agent", new) == new
-    assert await call(admin, "get_agent", "faq-bot") == new
+    # The server stamps bookkeeping (who, when, version); the managed fields round-trip.
+    stored = await call(admin, "put_agent", new)
+    assert stored.same_content(new)
+    assert (stored.version, stored.updated_by) == (1, "alice")
+    assert await call(admin, "get_agent", "faq-bot") == stored
     retired = Agent(id=AgentId("faq-bot"), status=AgentStatus.RETIRED)
     assert (await call(admin, "put_agent", retired)).status is AgentStatus.RETIRED
     assert await call(admin, "delete_agent", "faq-bot") is None

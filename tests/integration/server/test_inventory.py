@@ -23,7 +23,7 @@ NEW_AGENT: dict[str, Any] = {
 
 
 def inventory_changes(runtime: Runtime) -> list[dict[str, Any]]:
-    page = runtime.store.audit.query(AuditQuery(kind="inventory"))
+    page = runtime.store.audit.query(AuditQuery(kind="agent_change"))
     return [dict(r.payload) for r in page.records if r.payload["actor"] != "lictor:inventory-file"]
 
 
