@@ -16,7 +16,10 @@ their protocol in one table each (HTTP problem+json, JSON-RPC code, CLI exit cod
     ├── UpstreamError         the proxied MCP server misbehaved   (h11: "remote")
     └── Blocked               raised only at enforcement edges; .decision
         ├── ToolCallDenied
+        │   ├── ReviewDenied    a reviewer said no (or the review was cancelled); .review
+        │   └── ReviewExpired   nobody decided in time; .review
         └── ReviewRequired    .review_id
+            └── ReviewTimeout   still pending when the caller stopped waiting; .review
 
 A denial is an answer, not an error: ``core`` and ``service`` return a ``Decision``.
 Only enforcement edges (SDK guard, MCP proxy) raise :class:`Blocked`.
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lictor.core.decisions import Decision
+    from lictor.core.reviews import Review
 
 __all__ = [
     "AuditIntegrityError",
@@ -40,7 +44,10 @@ __all__ = [
     "LictorError",
     "NotFound",
     "PolicyError",
+    "ReviewDenied",
+    "ReviewExpired",
     "ReviewRequired",
+    "ReviewTimeout",
     "StoreError",
     "ToolCallDenied",
     "UpstreamError",
@@ -181,3 +188,30 @@ class ReviewRequired(Blocked):
     def review_id(self) -> str | None:
         """The pending review to wait on or show to a person."""
         return self.decision.review_id
+
+
+class ReviewDenied(ToolCallDenied):
+    """A reviewer denied the held call, or the review was cancelled (a quarantine).
+
+    ``decision`` is the ``review`` decision; ``review`` holds the verdict and comment.
+    """
+
+    def __init__(self, decision: Decision, review: Review) -> None:
+        super().__init__(decision)
+        self.review = review
+
+
+class ReviewExpired(ToolCallDenied):
+    """Nobody decided on the held call before the review expired: it is denied."""
+
+    def __init__(self, decision: Decision, review: Review) -> None:
+        super().__init__(decision)
+        self.review = review
+
+
+class ReviewTimeout(ReviewRequired):
+    """The review was still pending when the caller stopped waiting; it may still be approved."""
+
+    def __init__(self, decision: Decision, review: Review) -> None:
+        super().__init__(decision)
+        self.review = review

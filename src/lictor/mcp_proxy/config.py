@@ -8,6 +8,7 @@ A complete example, with every key (paths are relative to the file)::
     max_argument_bytes = 65536      # larger tools/call arguments are refused
     call_timeout_seconds = 30       # an upstream call that takes longer is abandoned
     connect_timeout_seconds = 30    # starting or reaching an upstream
+    review_timeout_seconds = 0      # wait this long for a reviewer's verdict (0: answer "held")
     manifest = "gateway.pins.json"  # pinned tool definitions (default: <config>.pins.json)
     trust_on_first_use = true       # pin unseen clean tools; false: block until approved
     separator = "."                 # <upstream><separator><tool>
@@ -130,6 +131,7 @@ class ProxyConfig:
     max_argument_bytes: int = DEFAULT_MAX_ARGUMENT_BYTES
     call_timeout_seconds: float = 30.0
     connect_timeout_seconds: float = 30.0
+    review_timeout_seconds: float = 0.0
     manifest: Path = Path("gateway.pins.json")
     trust_on_first_use: bool = True
     separator: str = "."
@@ -181,6 +183,7 @@ def parse_config(
             "max_argument_bytes",
             "call_timeout_seconds",
             "connect_timeout_seconds",
+            "review_timeout_seconds",
             "manifest",
             "trust_on_first_use",
             "separator",
@@ -202,6 +205,7 @@ def parse_config(
         ),
         call_timeout_seconds=_positive_float(gateway, "gateway.call_timeout_seconds", 30.0),
         connect_timeout_seconds=_positive_float(gateway, "gateway.connect_timeout_seconds", 30.0),
+        review_timeout_seconds=_review_timeout(gateway),
         manifest=(
             _path(base, _str(gateway, "gateway.manifest", ""))
             if manifest is not None
@@ -398,6 +402,14 @@ def _positive_int(table: Mapping[str, Any], key: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key} must be a positive integer")
     return value
+
+
+def _review_timeout(gateway: Mapping[str, Any]) -> float:
+    """``gateway.review_timeout_seconds``: 0 (do not wait) up to one hour."""
+    value = gateway.get("review_timeout_seconds", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 3600:
+        raise ConfigError("gateway.review_timeout_seconds must be a number from 0 to 3600")
+    return float(value)
 
 
 def _positive_float(table: Mapping[str, Any], key: str, default: float) -> float:

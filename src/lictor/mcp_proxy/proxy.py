@@ -48,7 +48,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lictor.core.agents import Agent
 from lictor.core.decisions import Decision, Outcome, ResultReport, format_time
-from lictor.errors import ConfigError, InvalidToolCall, LictorError, UpstreamError
+from lictor.errors import (
+    ConfigError,
+    InvalidToolCall,
+    LictorError,
+    ReviewDenied,
+    ReviewExpired,
+    ReviewTimeout,
+    UpstreamError,
+)
 from lictor.mcp_proxy import translate
 from lictor.mcp_proxy.config import IdentityConfig, Mode, ProxyConfig, UpstreamConfig
 from lictor.mcp_proxy.pins import (
@@ -62,7 +70,13 @@ from lictor.mcp_proxy.pins import (
 from lictor.mcp_proxy.pins import scan as scan_tool
 from lictor.mcp_proxy.translate import Caller
 from lictor.sdk.client import AsyncLictorClient
-from lictor.sdk.deciders import AsyncDecider, AsyncReviewWaiter, RequestLike, to_async
+from lictor.sdk.deciders import (
+    AsyncDecider,
+    AsyncReviewWaiter,
+    RequestLike,
+    await_verdict_async,
+    to_async,
+)
 from lictor.service.governor import Governor
 from lictor.service.ids import new_ulid
 from lictor.service.memory import MemoryAgents, MemoryAudit, SystemClock
@@ -490,6 +504,21 @@ class UpstreamLink:
             self.drop(exc.message)
 
 
+def _verdict_text(exc: ReviewDenied | ReviewExpired, tool: str) -> str:
+    """Tell the model that a held call was denied by a person, or expired unreviewed."""
+    review = exc.review
+    if isinstance(exc, ReviewExpired):
+        what = "nobody reviewed it before the review expired"
+    elif review.status.value == "cancelled":
+        what = f"the review was cancelled ({review.comment or 'no reason given'})"
+    else:
+        what = f"the reviewer denied it ({review.comment or 'no comment'})"
+    return (
+        f"Lictor refused this call to {tool}: {what}. The tool was not run. Do not retry "
+        f"the same call. (decision {exc.decision.decision_id}, review {review.review_id})"
+    )
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(e) for e in exc.exceptions)
@@ -517,8 +546,10 @@ class Gateway:
         source: Where decisions, identities and audit entries go.
         links: Upstream connections by name (default: from the configuration).
         clock: For audit timestamps and pins.
-        review_waiter: Called with a ``review`` decision to wait for a verdict; without
-            one (reviews are a later feature) the call is answered as held for review.
+        review_waiter: Called with a ``review`` decision to wait for a verdict. Without
+            one, the gateway waits up to ``config.review_timeout_seconds`` through the
+            decider (then decides the identical call again), or, when that is 0, answers
+            the call as held for review.
     """
 
     def __init__(
@@ -772,6 +803,23 @@ class Gateway:
             )
         if decision.outcome is Outcome.REVIEW and self.review_waiter is not None:
             decision = await self.review_waiter(decision)
+        elif decision.outcome is Outcome.REVIEW and self.config.review_timeout_seconds > 0:
+            # Wait for the verdict, then decide the identical call again: the approval
+            # (single use, bound to these arguments) makes that decision an allow.
+            try:
+                decision = await await_verdict_async(
+                    decider, request, decision, self.config.review_timeout_seconds
+                )
+            except (ReviewDenied, ReviewExpired) as exc:
+                return translate.failed_result(_verdict_text(exc, name))
+            except ReviewTimeout as exc:
+                return translate.held_result(exc.decision, name)
+            except LictorError as exc:
+                log.error("no verdict for %s (%s); refusing", name, exc)
+                return translate.failed_result(
+                    f"The call to {name} was refused: Lictor could not tell the review's "
+                    f"verdict ({type(exc).__name__}). The tool was not run."
+                )
         if decision.outcome is Outcome.DENY:
             return translate.refused_result(decision, name)
         if decision.outcome is Outcome.REVIEW:

@@ -14,6 +14,7 @@ raises :class:`~lictor.errors.UpstreamError`: for the client, Lictor is the upst
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,7 @@ from lictor.errors import (
 )
 from lictor.sdk.deciders import RequestLike
 from lictor.service.audit_ops import VerifyReport
+from lictor.service.reviews import MAX_WAIT_SECONDS, Review, ReviewStatus
 
 __all__ = [
     "PROBLEM_ERRORS",
@@ -130,14 +132,25 @@ class Call(Generic[T]):
     params: Sequence[tuple[str, str]] = ()
     subject: tuple[str, str] | None = None
     accept: frozenset[int] = frozenset({200, 201, 204})
+    timeout_seconds: float | None = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
     def build(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         """Build the httpx request on ``http`` (its base URL, headers and auth)."""
         content = None
-        headers = {}
+        headers = dict(self.extra_headers)
         if self.body is not None:
             content = json.dumps(self.body, ensure_ascii=False, allow_nan=False).encode()
             headers["Content-Type"] = "application/json"
+        if self.timeout_seconds is not None:  # a long-poll outlasts the client's default
+            return http.build_request(
+                self.method,
+                self.path,
+                params=list(self.params),
+                content=content,
+                headers=headers,
+                timeout=self.timeout_seconds,
+            )
         return http.build_request(
             self.method, self.path, params=list(self.params), content=content, headers=headers
         )
@@ -196,6 +209,14 @@ def _decision(response: httpx.Response) -> Decision:
 
 def _agent(response: httpx.Response) -> Agent:
     return parse_agent(response.json())
+
+
+def _review(response: httpx.Response) -> Review:
+    return Review.from_json(response.json())
+
+
+def _reviews(response: httpx.Response) -> list[Review]:
+    return [Review.from_json(item) for item in response.json()["reviews"]]
 
 
 def _agents(response: httpx.Response) -> list[Agent]:
@@ -280,9 +301,12 @@ class Calls:
     """The API's operations as :class:`Call` values (shared by both clients)."""
 
     @staticmethod
-    def decide(request: RequestLike) -> Call[Decision]:
-        """``POST /v1/decide``."""
-        return Call("POST", "/v1/decide", _decision, body=_request_body(request))
+    def decide(request: RequestLike, delegation_token: str | None = None) -> Call[Decision]:
+        """``POST /v1/decide``; a delegation token (from /v1/token) names the principal."""
+        headers = (("Lictor-Delegation", delegation_token),) if delegation_token else ()
+        return Call(
+            "POST", "/v1/decide", _decision, body=_request_body(request), extra_headers=headers
+        )
 
     @staticmethod
     def report(result: ResultReport) -> Call[None]:
@@ -312,12 +336,19 @@ class Calls:
 
     @staticmethod
     def put_agent(agent: Agent) -> Call[Agent]:
-        """``PUT /v1/agents/{id}``."""
+        """``PUT /v1/agents/{id}``.
+
+        A record read from the server is written only over its ``version`` (else
+        ``Conflict``); a new ``Agent(...)`` (version 0) is written unconditionally.
+        """
+        body = agent.to_json()
+        if not agent.version:
+            del body["version"]
         return Call(
             "PUT",
             f"/v1/agents/{_segment(agent.id)}",
             _agent,
-            body=agent.to_json(),
+            body=body,
             subject=("agent", agent.id),
         )
 
@@ -360,6 +391,86 @@ class Calls:
     def policies() -> Call[PolicySummary]:
         """``GET /v1/policies``."""
         return Call("GET", "/v1/policies", _policies)
+
+    @staticmethod
+    def get_review(review_id: str, wait_seconds: float = 0.0) -> Call[Review]:
+        """``GET /v1/reviews/{id}[?wait=SECONDS]`` (a long-poll when ``wait_seconds`` > 0)."""
+        params = [("wait", f"{wait_seconds:g}")] if wait_seconds > 0 else []
+        return Call(
+            "GET",
+            f"/v1/reviews/{_segment(review_id)}",
+            _review,
+            params=params,
+            subject=("review", review_id),
+            timeout_seconds=wait_seconds + DEFAULT_TIMEOUT_SECONDS if wait_seconds > 0 else None,
+        )
+
+    @staticmethod
+    def list_reviews(
+        status: str | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> Call[list[Review]]:
+        """``GET /v1/reviews``."""
+        params = [("limit", str(limit))]
+        if status is not None:
+            params.append(("status", status))
+        if agent_id is not None:
+            params.append(("agent", agent_id))
+        return Call("GET", "/v1/reviews", _reviews, params=params)
+
+    @staticmethod
+    def resolve_review(
+        review_id: str, verdict: Literal["approve", "deny"], comment: str
+    ) -> Call[Review]:
+        """``POST /v1/reviews/{id}/approve`` or ``.../deny``."""
+        return Call(
+            "POST",
+            f"/v1/reviews/{_segment(review_id)}/{verdict}",
+            _review,
+            body={"comment": comment},
+            subject=("review", review_id),
+        )
+
+    @staticmethod
+    def quarantine(agent_id: str, reason: str) -> Call[Agent]:
+        """``POST /v1/agents/{id}/quarantine``."""
+        return Call(
+            "POST",
+            f"/v1/agents/{_segment(agent_id)}/quarantine",
+            _agent,
+            body={"reason": reason},
+            subject=("agent", agent_id),
+        )
+
+    @staticmethod
+    def release(agent_id: str, reason: str) -> Call[Agent]:
+        """``POST /v1/agents/{id}/release``."""
+        return Call(
+            "POST",
+            f"/v1/agents/{_segment(agent_id)}/release",
+            _agent,
+            body={"reason": reason},
+            subject=("agent", agent_id),
+        )
+
+    @staticmethod
+    def principal(
+        principal_id: str, action: Literal["quarantine", "release"], reason: str
+    ) -> Call[Any]:
+        """``POST /v1/principals/{id}/quarantine`` or ``.../release``."""
+        return Call(
+            "POST",
+            f"/v1/principals/{_segment(principal_id)}/{action}",
+            _json,
+            body={"reason": reason},
+            subject=("principal quarantine", principal_id),
+        )
+
+    @staticmethod
+    def emergency(on: bool | None = None, reason: str = "") -> Call[Any]:
+        """``GET /v1/emergency``, or ``POST`` it with ``on`` to turn the mode on or off."""
+        if on is None:
+            return Call("GET", "/v1/emergency", _json)
+        return Call("POST", "/v1/emergency", _json, body={"on": on, "reason": reason})
 
     @staticmethod
     def health() -> Call[Health]:
@@ -436,15 +547,18 @@ class LictorClient:
             raise _unreachable(self.http.base_url, exc) from exc
         return call.answer(response)
 
-    def decide(self, request: RequestLike) -> Decision:
+    def decide(self, request: RequestLike, *, delegation_token: str | None = None) -> Decision:
         """Ask for a decision. The agent is the credential's; ``agent_id`` may be left out.
+
+        With ``delegation_token`` (from ``POST /v1/token``) the server takes the
+        principal and delegation chain from the token, not from the request.
 
         Raises:
             InvalidToolCall: the request is malformed.
-            AuthError: the credential is missing or invalid.
+            AuthError: the credential or the delegation token is missing or invalid.
             Forbidden: not an agent credential, or it acts for another agent.
         """
-        return self.run(Calls.decide(request))
+        return self.run(Calls.decide(request, delegation_token))
 
     def report(self, result: ResultReport) -> None:
         """Report the result of an allowed action.
@@ -540,6 +654,74 @@ class LictorClient:
         """Return whether the server is ready to decide (no credential needed)."""
         return self.run(Calls.health())
 
+    def get_review(self, review_id: str) -> Review:
+        """Return a review (an agent sees only its own).
+
+        Raises:
+            NotFound: no such review.
+        """
+        return self.run(Calls.get_review(review_id))
+
+    def wait_review(self, review_id: str, timeout_seconds: float) -> Review:
+        """Long-poll until the review leaves ``pending`` or ``timeout_seconds`` pass.
+
+        Returns the review either way; a still-pending one means the wait ran out.
+
+        Raises:
+            NotFound: no such review.
+        """
+        deadline = time.monotonic() + max(0.0, timeout_seconds)
+        while True:
+            left = deadline - time.monotonic()
+            review = self.run(Calls.get_review(review_id, min(max(left, 0.0), MAX_WAIT_SECONDS)))
+            if review.status is not ReviewStatus.PENDING or deadline - time.monotonic() <= 0:
+                return review
+
+    def list_reviews(
+        self, status: str | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[Review]:
+        """Return reviews, oldest first (reviewer, admin or auditor)."""
+        return self.run(Calls.list_reviews(status, agent_id, limit))
+
+    def approve_review(self, review_id: str, comment: str) -> Review:
+        """Approve a pending review (reviewer role; never one's own request).
+
+        Raises:
+            Forbidden: not a reviewer, or the request's own agent or principal.
+            Conflict: the review is no longer pending.
+        """
+        return self.run(Calls.resolve_review(review_id, "approve", comment))
+
+    def deny_review(self, review_id: str, comment: str) -> Review:
+        """Deny a pending review (see :meth:`approve_review`)."""
+        return self.run(Calls.resolve_review(review_id, "deny", comment))
+
+    def quarantine(self, agent_id: str, reason: str) -> Agent:
+        """Quarantine an agent (admin): deny everything, revoke its credentials."""
+        return self.run(Calls.quarantine(agent_id, reason))
+
+    def release(self, agent_id: str, reason: str = "") -> Agent:
+        """Release a quarantined or suspended agent (admin)."""
+        return self.run(Calls.release(agent_id, reason))
+
+    def quarantine_principal(self, principal_id: str, reason: str) -> None:
+        """Deny every request made for a principal (admin)."""
+        self.run(Calls.principal(principal_id, "quarantine", reason))
+
+    def release_principal(self, principal_id: str, reason: str = "") -> None:
+        """Lift a principal quarantine (admin)."""
+        self.run(Calls.principal(principal_id, "release", reason))
+
+    def set_emergency(self, on: bool, reason: str) -> dict[str, Any]:
+        """Turn emergency mode on or off (admin); return the new state."""
+        state: dict[str, Any] = self.run(Calls.emergency(on, reason))
+        return state
+
+    def emergency(self) -> dict[str, Any]:
+        """Return the emergency mode state."""
+        state: dict[str, Any] = self.run(Calls.emergency())
+        return state
+
 
 class AsyncLictorClient:
     """Async client for one Lictor server and one credential. Satisfies ``AsyncDecider``.
@@ -596,9 +778,11 @@ class AsyncLictorClient:
             raise _unreachable(self.http.base_url, exc) from exc
         return call.answer(response)
 
-    async def decide(self, request: RequestLike) -> Decision:
+    async def decide(
+        self, request: RequestLike, *, delegation_token: str | None = None
+    ) -> Decision:
         """Ask for a decision (see :meth:`LictorClient.decide`)."""
-        return await self.run(Calls.decide(request))
+        return await self.run(Calls.decide(request, delegation_token))
 
     async def report(self, result: ResultReport) -> None:
         """Report the result of an allowed action (see :meth:`LictorClient.report`)."""
@@ -665,3 +849,32 @@ class AsyncLictorClient:
     async def health(self) -> Health:
         """Return whether the server is ready to decide (no credential needed)."""
         return await self.run(Calls.health())
+
+    async def get_review(self, review_id: str) -> Review:
+        """Return a review (see :meth:`LictorClient.get_review`)."""
+        return await self.run(Calls.get_review(review_id))
+
+    async def wait_review(self, review_id: str, timeout_seconds: float) -> Review:
+        """Long-poll until the review leaves ``pending`` (see :meth:`LictorClient.wait_review`)."""
+        deadline = time.monotonic() + max(0.0, timeout_seconds)
+        while True:
+            left = deadline - time.monotonic()
+            review = await self.run(
+                Calls.get_review(review_id, min(max(left, 0.0), MAX_WAIT_SECONDS))
+            )
+            if review.status is not ReviewStatus.PENDING or deadline - time.monotonic() <= 0:
+                return review
+
+    async def list_reviews(
+        self, status: str | None = None, agent_id: str | None = None, limit: int = 100
+    ) -> list[Review]:
+        """Return reviews, oldest first (reviewer, admin or auditor)."""
+        return await self.run(Calls.list_reviews(status, agent_id, limit))
+
+    async def approve_review(self, review_id: str, comment: str) -> Review:
+        """Approve a pending review (see :meth:`LictorClient.approve_review`)."""
+        return await self.run(Calls.resolve_review(review_id, "approve", comment))
+
+    async def deny_review(self, review_id: str, comment: str) -> Review:
+        """Deny a pending review (see :meth:`LictorClient.approve_review`)."""
+        return await self.run(Calls.resolve_review(review_id, "deny", comment))

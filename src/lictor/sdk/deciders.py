@@ -7,8 +7,11 @@ both satisfy :class:`Decider` as they are; :class:`~lictor.sdk.AsyncLictorClient
 satisfies :class:`AsyncDecider`. :func:`to_async` lets async edges take either, so no
 edge keeps a sync and an async twin of its logic.
 
-Review verdicts are a later feature; :data:`ReviewWaiter` and :data:`AsyncReviewWaiter`
-are the hook points where waiting for one plugs in.
+Waiting for a review verdict: :func:`await_verdict` (and :func:`await_verdict_async`)
+wait on any decider with a ``wait_review`` method (a Governor through its review
+service, or a client through the long-poll API), then decide the identical request again,
+which the approval turns into ``allow`` once. :data:`ReviewWaiter` and
+:data:`AsyncReviewWaiter` remain the hooks for other ways of waiting.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ from typing import Any, Protocol, runtime_checkable
 
 import anyio.to_thread
 
-from lictor.core.decisions import Decision, ResultReport
+from lictor.core.decisions import Decision, Outcome, ResultReport
 from lictor.core.requests import ActionRequest
+from lictor.errors import ReviewDenied, ReviewExpired, ReviewTimeout
+from lictor.service.reviews import Review, ReviewStatus
 
 __all__ = [
     "AsyncDecider",
     "AsyncReviewWaiter",
     "Decider",
     "ReviewWaiter",
+    "await_verdict",
+    "await_verdict_async",
     "to_async",
 ]
 
@@ -88,6 +95,18 @@ class _Bridged:
     async def report(self, result: ResultReport) -> None:
         await anyio.to_thread.run_sync(self._decider.report, result)
 
+    async def wait_review(self, review_id: str, timeout_seconds: float) -> Review:
+        """Wait through the decider: its coroutine if it has one, else in a worker thread."""
+        native = getattr(self._decider, "wait_review_async", None)
+        if inspect.iscoroutinefunction(native):
+            review: Review = await native(review_id, timeout_seconds)
+            return review
+        wait = getattr(self._decider, "wait_review", None)
+        if wait is None:
+            raise TypeError("this decider cannot wait for reviews")
+        found: Review = await anyio.to_thread.run_sync(wait, review_id, timeout_seconds)
+        return found
+
 
 def is_async_decider(decider: Decider | AsyncDecider) -> bool:
     """Return whether ``decider.decide`` is a coroutine function."""
@@ -104,3 +123,52 @@ def to_async(decider: Decider | AsyncDecider) -> AsyncDecider:
     if is_async_decider(decider):
         return decider  # type: ignore[return-value]  # checked: decide is a coroutine function
     return _Bridged(decider)  # type: ignore[arg-type]  # checked: decide is a plain function
+
+
+def _verdict(decision: Decision, review: Review) -> None:
+    """Raise for every verdict that does not allow a retry."""
+    if review.status in (ReviewStatus.DENIED, ReviewStatus.CANCELLED):
+        raise ReviewDenied(decision, review)
+    if review.status is ReviewStatus.EXPIRED:
+        raise ReviewExpired(decision, review)
+    if review.status is not ReviewStatus.APPROVED:  # pending: the wait ran out
+        raise ReviewTimeout(decision, review)
+
+
+def await_verdict(
+    decider: Decider, request: RequestLike, decision: Decision, timeout_seconds: float
+) -> Decision:
+    """Wait for the verdict on a ``review`` decision; once approved, decide again.
+
+    The retry is the identical request, so the approval (single use, bound to it) makes
+    it ``allow``. Any other decision is returned as it is.
+
+    Raises:
+        ReviewDenied: the reviewer denied it, or the review was cancelled.
+        ReviewExpired: nobody decided before the review expired.
+        ReviewTimeout: still pending after ``timeout_seconds``.
+    """
+    wait = getattr(decider, "wait_review", None)
+    if decision.outcome is not Outcome.REVIEW or decision.review_id is None or wait is None:
+        return decision
+    review: Review = wait(decision.review_id, timeout_seconds)
+    _verdict(decision, review)
+    return decider.decide(request)
+
+
+async def await_verdict_async(
+    decider: AsyncDecider, request: RequestLike, decision: Decision, timeout_seconds: float
+) -> Decision:
+    """The async form of :func:`await_verdict` (``decider`` as :func:`to_async` gives it).
+
+    Raises:
+        ReviewDenied: the reviewer denied it, or the review was cancelled.
+        ReviewExpired: nobody decided before the review expired.
+        ReviewTimeout: still pending after ``timeout_seconds``.
+    """
+    wait = getattr(decider, "wait_review", None)
+    if decision.outcome is not Outcome.REVIEW or decision.review_id is None or wait is None:
+        return decision
+    review: Review = await wait(decision.review_id, timeout_seconds)
+    _verdict(decision, review)
+    return await decider.decide(request)

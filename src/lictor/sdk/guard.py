@@ -2,11 +2,11 @@
 
 Before the function runs, Lictor decides on a request built from the function's name
 and bound arguments. ``deny`` raises :class:`~lictor.errors.ToolCallDenied`; ``review``
-raises :class:`~lictor.errors.ReviewRequired` unless a review waiter is configured (the
-hook where waiting for a human verdict plugs in); ``allow`` runs the function and
-reports its result (``ok`` with the output, or ``error`` with the exception) without the
-caller doing anything. A decision that cannot be obtained raises too: the function never
-runs unless Lictor said ``allow``.
+raises :class:`~lictor.errors.ReviewRequired` unless the guard waits for the verdict
+(``review_timeout_seconds``, or a custom waiter) and the reviewer approves; ``allow``
+runs the function and reports its result (``ok`` with the output, or ``error`` with the
+exception) without the caller doing anything. A decision that cannot be obtained
+raises too: the function never runs unless Lictor said ``allow``.
 
 The decider is anything with ``decide`` and ``report`` (:mod:`lictor.sdk.deciders`): an
 in-process Governor, a :class:`~lictor.sdk.LictorClient`, or an
@@ -40,6 +40,8 @@ from lictor.sdk.deciders import (
     Decider,
     RequestLike,
     ReviewWaiter,
+    await_verdict,
+    await_verdict_async,
     is_async_decider,
     to_async,
 )
@@ -149,6 +151,11 @@ class Guard:
             one, ``review`` raises ``ReviewRequired``.
         async_waiter: The same for async functions.
         output_limit_chars: Longer outputs are truncated in the report.
+        review_timeout_seconds: Without a waiter, wait this long for a reviewer's verdict
+            on a ``review`` (the decider's ``wait_review``), then decide the identical
+            call again: an approval makes it ``allow`` once. A denial raises
+            ``ReviewDenied``, an expiry ``ReviewExpired``, a wait that runs out
+            ``ReviewTimeout``. None (the default): ``review`` raises ``ReviewRequired``.
     """
 
     def __init__(
@@ -166,8 +173,10 @@ class Guard:
         waiter: ReviewWaiter | None = None,
         async_waiter: AsyncReviewWaiter | None = None,
         output_limit_chars: int = DEFAULT_OUTPUT_LIMIT_CHARS,
+        review_timeout_seconds: float | None = None,
     ) -> None:
         self.decider = decider
+        self.review_timeout_seconds = review_timeout_seconds
         self.is_async_only = is_async_decider(decider)
         self._async = to_async(decider)
         self.agent_id = agent_id
@@ -242,13 +251,18 @@ class Guard:
 
         Raises:
             ToolCallDenied: the decision is ``deny`` (or a waiter's verdict is).
-            ReviewRequired: the decision is ``review`` and no waiter is configured.
+            ReviewRequired: the decision is ``review`` and no waiter is configured
+                (``ReviewTimeout`` when the wait for a verdict ran out).
+            ReviewDenied, ReviewExpired: the wait ended in a denial or an expiry.
             ConfigError: this guard's decider is async-only.
         """
         decider = self._sync_decider()
-        decision = decider.decide(self.request_for(tool, arguments))
+        request = self.request_for(tool, arguments)
+        decision = decider.decide(request)
         if decision.outcome is Outcome.REVIEW and self.waiter is not None:
             decision = self.waiter(decision)
+        elif decision.outcome is Outcome.REVIEW and self.review_timeout_seconds is not None:
+            decision = await_verdict(decider, request, decision, self.review_timeout_seconds)
         raise_if_blocked(decision)
         return decision
 
@@ -295,9 +309,14 @@ class Guard:
             ToolCallDenied: the decision is ``deny`` (or a waiter's verdict is).
             ReviewRequired: the decision is ``review`` and no waiter is configured.
         """
-        decision = await self._async.decide(self.request_for(tool, arguments))
+        request = self.request_for(tool, arguments)
+        decision = await self._async.decide(request)
         if decision.outcome is Outcome.REVIEW and self.async_waiter is not None:
             decision = await self.async_waiter(decision)
+        elif decision.outcome is Outcome.REVIEW and self.review_timeout_seconds is not None:
+            decision = await await_verdict_async(
+                self._async, request, decision, self.review_timeout_seconds
+            )
         raise_if_blocked(decision)
         return decision
 
@@ -376,6 +395,7 @@ def guard(
     labels: Iterable[str] = (),
     waiter: ReviewWaiter | None = None,
     async_waiter: AsyncReviewWaiter | None = None,
+    review_timeout_seconds: float | None = None,
 ) -> Callable[[Callable[P, T]], Callable[P, T]]:
     """Return a decorator that governs a tool function; see :class:`Guard` for the options.
 
@@ -398,6 +418,7 @@ def guard(
         labels=labels,
         waiter=waiter,
         async_waiter=async_waiter,
+        review_timeout_seconds=review_timeout_seconds,
     )
 
     def decorate(fn: Callable[P, T]) -> Callable[P, T]:
