@@ -8,8 +8,9 @@ it. The version is the SHA-256 over every file's relative path and bytes.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lictor.core.agents import Agent, parse_agent
@@ -27,6 +28,8 @@ class Bundle:
     policy: CompiledPolicy
     root: Path
     documents: tuple[Document, ...]
+    #: relative path -> text of every file, so a stored version can be re-materialised.
+    files: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -57,25 +60,71 @@ def load_bundle(root: str | Path) -> Bundle:
         PolicyError: any file is invalid (file, line, column, rule id in the error).
     """
     root = Path(root)
-    files = bundle_files(root)
+    base = root if root.is_dir() else root.parent
+    contents = []
+    for path in bundle_files(root):
+        raw = path.read_bytes()
+        if len(raw) > MAX_FILE_BYTES:
+            raise PolicyError(f"file larger than {MAX_FILE_BYTES} bytes", source=str(path))
+        contents.append((path.relative_to(base).as_posix(), str(path), raw))
+    return _build_bundle(contents, root)
+
+
+def bundle_from_files(files: Mapping[str, str], *, root: Path | None = None) -> Bundle:
+    """Load a bundle from ``{relative path: YAML text}``: an upload or a stored version.
+
+    The same files give the same version digest as when loaded from a directory, so a
+    version stored by one replica is recognised as itself by every other one.
+
+    Raises:
+        PolicyError: a name is not a relative ``.yaml``/``.yml`` path, or a file is invalid.
+    """
+    contents = []
+    for name in sorted(files, key=PurePosixPath):
+        path = PurePosixPath(name)
+        if (
+            not name
+            or path.is_absolute()
+            or ".." in path.parts
+            or path.as_posix() != name
+            or path.suffix not in (".yaml", ".yml")
+        ):
+            raise PolicyError(
+                "a bundle file name must be a relative path ending in .yaml or .yml "
+                "(no '..', no leading '/')",
+                source=name,
+            )
+        text = files[name]
+        if not isinstance(text, str):
+            raise PolicyError("a bundle file's content must be text", source=name)
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) > MAX_FILE_BYTES:
+            raise PolicyError(f"file larger than {MAX_FILE_BYTES} bytes", source=name)
+        contents.append((name, name, raw))
+    return _build_bundle(contents, root if root is not None else Path("."))
+
+
+def _build_bundle(contents: list[tuple[str, str, bytes]], root: Path) -> Bundle:
+    """Parse and compile ``(relative path, display name, bytes)`` triples, in order."""
     digest = hashlib.sha256()
     documents: list[Document] = []
     rules: list[Rule] = []
+    texts: dict[str, str] = {}
     timezone: str | None = None
     timezone_source: str | None = None
-    base = root if root.is_dir() else root.parent
-    for path in files:
-        name = str(path)
-        raw = path.read_bytes()
-        if len(raw) > MAX_FILE_BYTES:
-            raise PolicyError(f"file larger than {MAX_FILE_BYTES} bytes", source=name)
-        rel = path.relative_to(base).as_posix().encode()
+    for rel_name, name, raw in contents:
+        rel = rel_name.encode()
         digest.update(len(rel).to_bytes(4, "big") + rel + len(raw).to_bytes(8, "big") + raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PolicyError(f"not UTF-8 (byte {exc.start})", source=name) from None
-        doc = load_yaml(text, name)
+        texts[rel_name] = text
+        try:
+            doc = load_yaml(text, name)
+        except RecursionError:
+            # An upload is untrusted: "[[[[…" must be a refusal, not a crash.
+            raise PolicyError("nested too deeply to be a policy file", source=name) from None
         documents.append(doc)
         file_rules, settings = parse_document(doc.data, source=name, locate=doc.locate)
         rules.extend(file_rules)
@@ -106,7 +155,7 @@ def load_bundle(root: str | Path) -> Bundle:
             column=pos[1] if pos else None,
             pointer=exc.pointer,
         ) from None
-    return Bundle(policy=policy, root=root, documents=tuple(documents))
+    return Bundle(policy=policy, root=root, documents=tuple(documents), files=texts)
 
 
 def load_inventory(path: str | Path) -> list[Agent]:

@@ -92,7 +92,7 @@ def test_single_file_is_a_bundle_of_one(bundle_dir: Path) -> None:
 def test_example_bundle_loads() -> None:
     bundle = load_bundle(EXAMPLES / "policies")
 
-    assert len(bundle.policy.rules) == 11
+    assert len(bundle.policy.rules) == 12
     assert bundle.policy.policy.timezone == "Europe/Berlin"
 
 
