@@ -6,21 +6,27 @@ an enforcing ``allow`` rule that names the tool fires; then any firing ``review`
 holds; then any firing ``allow`` rule allows; nothing allows → deny. A condition that
 errors (missing field, type mismatch, non-boolean) denies with code
 ``evaluation_error``. Shadow rules are evaluated and reported, never enforced.
+
+Most requests take a fast path that gives the same :class:`Evaluation`: when every
+candidate condition has a native program and every variable those programs read is
+plain, it builds just those variables, runs the programs into a bit mask, and looks the
+verdict up per (request shape, mask, inventory grant); the first request of each such
+key computes it the long way (``_decide``). Anything else goes the long way, with CEL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from lictor.core.agents import Agent, AgentStatus
 from lictor.core.decisions import Outcome, Reason, ReasonCode
 from lictor.core.policy.compile import Candidates, CompiledPolicy, CompiledRule
-from lictor.core.policy.functions import environment
-from lictor.core.policy.native import is_plain
-from lictor.core.requests import ActionRequest
+from lictor.core.policy.functions import SessionFunctions, bind_session, environment
+from lictor.core.policy.native import has_plain_values, is_plain
+from lictor.core.requests import ActionRequest, Context, Principal, Resource
 
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: Variables that ``_Run._data`` builds from ints and ASCII strings only.
@@ -31,12 +37,22 @@ _EMPTY_RESOURCE: Mapping[str, Any] = {"type": "", "id": "", "labels": []}
 
 @dataclass(frozen=True, slots=True)
 class SessionFacts:
-    """What the session has done so far: data labels touched and per-tool call counts."""
+    """What the session has done so far: data labels touched and per-tool call counts.
+
+    With risk state on (docs/risk.md) it also carries the provenance of this call's
+    destination and amount arguments, and ``functions``, which answer ``provenance()``
+    and ``window_count()`` / ``window_sum()`` in conditions.
+    """
 
     id: str = ""
     labels: frozenset[str] = frozenset()
     counters: Mapping[str, int] = field(default_factory=dict)
     calls: int = 0
+    provenance: Mapping[str, list[str]] = field(default_factory=dict)
+    value_sources: Mapping[str, list[str]] = field(default_factory=dict)
+    untrusted_destinations: Sequence[str] = ()
+    side_effecting: bool = False
+    functions: SessionFunctions | None = field(default=None, compare=False)
 
     def to_cel(self) -> dict[str, Any]:
         """Return the value CEL sees as ``session``."""
@@ -45,6 +61,10 @@ class SessionFacts:
             "labels": sorted(self.labels),
             "counters": dict(self.counters),
             "calls": self.calls,
+            "provenance": dict(self.provenance),
+            "value_sources": dict(self.value_sources),
+            "untrusted_destinations": list(self.untrusted_destinations),
+            "side_effecting": self.side_effecting,
         }
 
 
@@ -88,8 +108,30 @@ def evaluate(policy: CompiledPolicy, request: ActionRequest, facts: Facts) -> Ev
             ReasonCode.AGENT_STATUS,
         )
     cands = policy.candidates(request.tool, request.server, request.agent_id, agent)
-    run = _Run(policy, request, facts, cands)
+    runs = cands.native_runs
+    if runs is not None:
+        data = _native_data(cands.native_names, request, facts, policy.zone)
+        if data is not None:
+            mask = _holding(runs, data)
+            # The inventory reason names ``agent.id``; the shape key has the request's.
+            if mask >= 0 and agent.id == request.agent_id:
+                key = mask << 1 | _in_inventory(agent, request.tool)
+                found: Evaluation | None = cands.decided.get(key)
+                if found is None:
+                    run = _Run(policy, request, facts, cands)
+                    run.data = data
+                    run.plain = dict.fromkeys(data, True)
+                    found = _decide(run, agent, request)
+                    if len(cands.decided) >= _DECIDED_LIMIT:
+                        cands.decided.clear()
+                    cands.decided[key] = found
+                return found
+    return _decide(_Run(policy, request, facts, cands), agent, request)
 
+
+def _decide(run: _Run, agent: Agent, request: ActionRequest) -> Evaluation:
+    """Combine the candidate rules' answers (module docstring) into the verdict."""
+    cands = run.cands
     shadow = tuple(r for c in cands.shadow if (r := run.check(c)) is not None)
 
     denied = [r for c in cands.deny if (r := run.check(c)) is not None]
@@ -123,13 +165,35 @@ def evaluate(policy: CompiledPolicy, request: ActionRequest, facts: Facts) -> Ev
         return Evaluation(Outcome.DENY, _sorted(errors), shadow, run.count)
     if allowed:
         return Evaluation(Outcome.ALLOW, _sorted(allowed), shadow, run.count)
-    reason = Reason(
-        "lictor/default-deny",
-        Outcome.DENY,
-        "no rule allows this action",
-        ReasonCode.DEFAULT_DENY,
-    )
-    return Evaluation(Outcome.DENY, (reason,), shadow, run.count)
+    return Evaluation(Outcome.DENY, (_DEFAULT_DENY,), shadow, run.count)
+
+
+_DEFAULT_DENY = Reason(
+    "lictor/default-deny",
+    Outcome.DENY,
+    "no rule allows this action",
+    ReasonCode.DEFAULT_DENY,
+)
+#: Verdicts memoised per request shape: at most one per (mask, inventory) pair, so
+#: this only bounds shapes with many conditions.
+_DECIDED_LIMIT = 256
+
+
+def _holding(runs: tuple[Callable[[Mapping[str, Any]], Any], ...], data: dict[str, Any]) -> int:
+    """Bit ``i`` set when condition ``i`` holds; ``-1`` if any is not a boolean: ask CEL."""
+    mask = 0
+    bit = 1
+    try:
+        for run in runs:
+            value = run(data)
+            if value is True:
+                mask |= bit
+            elif value is not False:
+                return -1
+            bit <<= 1
+    except Exception:  # noqa: BLE001 - an optimisation never decides on a surprise; CEL does
+        return -1
+    return mask
 
 
 def _deny(rule: str, message: str, code: ReasonCode) -> Evaluation:
@@ -196,6 +260,126 @@ def _agent_json(agent: Agent) -> tuple[dict[str, Any], bool]:
 
 _AGENTS: dict[int, tuple[Agent, dict[str, Any], bool]] = {}
 _AGENTS_LIMIT = 4096
+
+
+def _native_data(
+    names: tuple[str, ...], request: ActionRequest, facts: Facts, zone: tzinfo
+) -> dict[str, Any] | None:
+    """The variables ``names`` as ``_Run._data`` builds them, or ``None`` if one is not plain.
+
+    The fast path's variables: only those the candidate native programs read, each
+    checked plain (native invariant 2) as it is built, so a request whose values CEL
+    would convert differently goes the whole way through ``_Run`` instead.
+    """
+    data: dict[str, Any] = {}
+    for name in names:
+        build = _PLAIN_VARIABLES.get(name)
+        if build is None:
+            return None
+        value = build(request, facts, zone)
+        if value is _NOT_PLAIN:
+            return None
+        data[name] = value
+    return data
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_or_not(value: Any) -> Any:
+    return value if is_plain(value) else _NOT_PLAIN
+
+
+def _plain_arguments(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    return _plain_or_not(request.arguments)
+
+
+def _plain_context(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    context = request.context
+    if type(context) is Context and not context.extra:
+        value = context.to_json()  # its own field names only: plain keys
+        return value if has_plain_values(value) else _NOT_PLAIN
+    return _plain_or_not(context.to_json())
+
+
+def _plain_resource(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    resource = request.resource
+    if resource is None:
+        return dict(_EMPTY_RESOURCE)
+    value = resource.to_json()
+    if type(resource) is Resource:
+        return value if has_plain_values(value) else _NOT_PLAIN
+    return _plain_or_not(value)
+
+
+def _plain_principal(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    principal = request.principal
+    if principal is None:
+        return dict(_EMPTY_PRINCIPAL)
+    value = principal.to_json()
+    if type(principal) is Principal:
+        return value if has_plain_values(value) else _NOT_PLAIN
+    return _plain_or_not(value)
+
+
+def _plain_session(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    session = facts.session
+    value = session.to_cel()
+    if type(session) is SessionFacts:  # to_cel's keys are its field names
+        return value if has_plain_values(value) else _NOT_PLAIN
+    return _plain_or_not(value)
+
+
+def _plain_agent(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    if facts.agent is None:
+        return {}
+    value, plain = _agent_json(facts.agent)
+    return value if plain else _NOT_PLAIN
+
+
+def _plain_time(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    return _local_time(facts.now, zone)
+
+
+def _plain_tool(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    return _plain_or_not(request.tool)
+
+
+def _plain_server(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    return _plain_or_not(request.server or "")
+
+
+def _plain_delegation(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
+    return _plain_or_not(list(request.delegation))
+
+
+#: How the fast path builds each variable; ``request`` (the whole wire form, rare) is
+#: left to ``_Run``. A test checks each against ``_Run._data``.
+_PLAIN_VARIABLES: dict[str, Callable[[ActionRequest, Facts, tzinfo], Any]] = {
+    "arguments": _plain_arguments,
+    "context": _plain_context,
+    "resource": _plain_resource,
+    "principal": _plain_principal,
+    "session": _plain_session,
+    "agent": _plain_agent,
+    "time": _plain_time,
+    "tool": _plain_tool,
+    "server": _plain_server,
+    "delegation": _plain_delegation,
+}
+
+
+def _local_time(now: datetime, zone: tzinfo) -> dict[str, Any]:
+    """The ``time`` variable: the caller's clock in the policy's time zone."""
+    local = now.astimezone(zone)
+    weekday = local.weekday()
+    return {
+        "hour": local.hour,
+        "minute": local.minute,
+        "weekday": weekday + 1,
+        "day": _DAYS[weekday],
+        "date": local.date().isoformat(),
+    }
 
 
 class _Run:
@@ -327,6 +511,8 @@ class _Run:
 
     def _activation(self) -> Any:
         if self.activation is None:
+            # Only CEL calls provenance() and window_*(); bind this call's session first.
+            bind_session(self.facts.session.functions)
             self.activation = environment().Activation(self._variables())
         return self.activation
 
@@ -369,14 +555,7 @@ class _Run:
         if "session" in wanted:
             data["session"] = facts.session.to_cel()
         if "time" in wanted:
-            local = facts.now.astimezone(self.policy.zone)
-            data["time"] = {
-                "hour": local.hour,
-                "minute": local.minute,
-                "weekday": local.isoweekday(),
-                "day": _DAYS[local.weekday()],
-                "date": local.date().isoformat(),
-            }
+            data["time"] = _local_time(facts.now, self.policy.zone)
         if "now" in wanted:
             data["now"] = facts.now
         return data

@@ -14,8 +14,9 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Sequence
+from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from cel_expr_python import cel
@@ -196,6 +197,56 @@ def in_cidr(address: str, network: str) -> bool:
         return False
 
 
+class SessionFunctions(Protocol):
+    """What ``provenance()`` and the window functions read for the call being decided."""
+
+    def provenance(self, value: object) -> list[str]:
+        """Sources of a value: ``task``, ``trusted``, ``tool_output:<tool>`` or ``unknown``."""
+        ...
+
+    def window_count(self, tools: str, duration: str, scope: str) -> int:
+        """Earlier allowed calls of ``tools`` within ``duration`` by the same ``scope``."""
+        ...
+
+    def window_sum(self, tools: str, argument: str, duration: str, scope: str) -> float:
+        """Sum of the numeric ``argument`` of those calls."""
+        ...
+
+
+# The session's functions for the evaluation running on this thread (or task). Set by
+# the evaluator right before CEL runs (``bind_session``); CEL's function values are fixed
+# when the environment is built, so per-call state has to reach them this way.
+_SESSION: ContextVar[SessionFunctions | None] = ContextVar("lictor_session", default=None)
+
+
+def bind_session(functions: SessionFunctions | None) -> None:
+    """Make ``functions`` answer ``provenance()`` and ``window_*()`` on this thread."""
+    _SESSION.set(functions)
+
+
+def provenance(value: object) -> list[str]:
+    """Sorted sources of a value in the session; ``["unknown"]`` without session state."""
+    functions = _SESSION.get()
+    return ["unknown"] if functions is None else functions.provenance(value)
+
+
+def window_count(tools: str, duration: str, scope: str) -> int:
+    """Earlier allowed calls in a sliding window (see docs/policy.md). No state: error."""
+    functions = _SESSION.get()
+    if functions is None:
+        # Fail closed: a rate limit that cannot be counted must not read as zero.
+        raise ValueError("window_count needs session state, which is off")
+    return functions.window_count(tools, duration, scope)
+
+
+def window_sum(tools: str, argument: str, duration: str, scope: str) -> float:
+    """Sum of an argument over a sliding window (see docs/policy.md). No state: error."""
+    functions = _SESSION.get()
+    if functions is None:
+        raise ValueError("window_sum needs session state, which is off")
+    return functions.window_sum(tools, argument, duration, scope)
+
+
 def _decls() -> list[Any]:
     t = cel.Type
     return [
@@ -230,11 +281,49 @@ def _decls() -> list[Any]:
             "in_cidr",
             [cel.Overload("in_cidr_string_string", t.BOOL, [t.STRING, t.STRING], impl=in_cidr)],
         ),
+        cel.FunctionDecl(
+            "provenance",
+            [
+                cel.Overload(f"provenance_{name}", t.List(t.STRING), [kind], impl=provenance)
+                for name, kind in (("string", t.STRING), ("int", t.INT), ("double", t.DOUBLE))
+            ],
+        ),
+        cel.FunctionDecl(
+            "window_count",
+            [
+                cel.Overload(
+                    "window_count_string_string_string",
+                    t.INT,
+                    [t.STRING, t.STRING, t.STRING],
+                    impl=window_count,
+                )
+            ],
+        ),
+        cel.FunctionDecl(
+            "window_sum",
+            [
+                cel.Overload(
+                    "window_sum_string_string_string_string",
+                    t.DOUBLE,
+                    [t.STRING, t.STRING, t.STRING, t.STRING],
+                    impl=window_sum,
+                )
+            ],
+        ),
     ]
 
 
 #: Names of the Lictor-specific functions, for docs and lint.
-FUNCTIONS = ("glob", "domain", "in_domain", "mentions", "in_cidr")
+FUNCTIONS = (
+    "glob",
+    "domain",
+    "in_domain",
+    "mentions",
+    "in_cidr",
+    "provenance",
+    "window_count",
+    "window_sum",
+)
 
 
 @lru_cache(maxsize=1)

@@ -68,6 +68,15 @@ FORMAT_VERSION: Final = 1
 MAX_KEY_CHARS: Final = 256
 _DAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _LIST_SHOWN: Final = 3
+# Plain strings: reading an enum member's ``.value`` costs a descriptor call per signal.
+_K_FIRST_TIME_DESTINATION: Final = SignalKind.FIRST_TIME_DESTINATION.value
+_K_FIRST_TIME_RESOURCE: Final = SignalKind.FIRST_TIME_RESOURCE.value
+_K_NEW_DATA_CLASS: Final = SignalKind.NEW_DATA_CLASS.value
+_K_NEW_TOOL: Final = SignalKind.NEW_TOOL.value
+_K_RATE_SPIKE: Final = SignalKind.RATE_SPIKE.value
+_K_UNUSUAL_HOUR: Final = SignalKind.UNUSUAL_HOUR.value
+_K_UNUSUAL_TRANSITION: Final = SignalKind.UNUSUAL_TRANSITION.value
+_K_VOLUME_SPIKE: Final = SignalKind.VOLUME_SPIKE.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +148,8 @@ class BaselineConfig:
 
     def score_of(self, kind: SignalKind) -> float:
         """Return the base score of a signal kind."""
-        return self.scores.get(kind, DEFAULT_SCORES[kind])
+        found = self.scores.get(kind)
+        return DEFAULT_SCORES[kind] if found is None else found
 
 
 class CallFacts(NamedTuple):
@@ -516,7 +526,7 @@ class Baseline:
             others = len(self.tools)
             signals.append(
                 RiskSignal(
-                    SignalKind.NEW_TOOL.value,
+                    _K_NEW_TOOL,
                     f"tool {tool} never used by this agent (it uses {others} other tools)",
                     cfg.score_of(SignalKind.NEW_TOOL),
                 )
@@ -528,7 +538,7 @@ class Baseline:
             if resource not in self.resources.counts:
                 signals.append(
                     RiskSignal(
-                        SignalKind.FIRST_TIME_RESOURCE.value,
+                        _K_FIRST_TIME_RESOURCE,
                         f"resource {resource} never touched by this agent "
                         f"(seen {len(self.resources)} others)",
                         cfg.score_of(SignalKind.FIRST_TIME_RESOURCE),
@@ -551,7 +561,7 @@ class Baseline:
             ):
                 signals.append(
                     RiskSignal(
-                        SignalKind.UNUSUAL_TRANSITION.value,
+                        _K_UNUSUAL_TRANSITION,
                         f"{tool} right after {prev}: a sequence this agent has not used "
                         f"before (seen {len(self.transitions)} others)",
                         cfg.score_of(SignalKind.UNUSUAL_TRANSITION),
@@ -624,7 +634,7 @@ class Baseline:
         score = min(base + 0.05 * (len(new) - 1), base + 0.15, 1.0)
         signals.append(
             RiskSignal(
-                SignalKind.FIRST_TIME_DESTINATION.value,
+                _K_FIRST_TIME_DESTINATION,
                 f"{', '.join(shown)} never used by this agent with {tool} (seen {seen} others)",
                 score,
             )
@@ -635,7 +645,7 @@ class Baseline:
         seen = f"known: {', '.join(sorted(known))}" if known else "none known"
         noun = "data class" if len(new) == 1 else "data classes"
         return RiskSignal(
-            SignalKind.NEW_DATA_CLASS.value,
+            _K_NEW_DATA_CLASS,
             f"{noun} {', '.join(new)} never handled by this agent ({seen})",
             self.config.score_of(SignalKind.NEW_DATA_CLASS),
         )
@@ -661,9 +671,7 @@ class Baseline:
         if parts:
             base = cfg.score_of(SignalKind.UNUSUAL_HOUR)
             signals.append(
-                RiskSignal(
-                    SignalKind.UNUSUAL_HOUR.value, "; ".join(parts), base if never else base * 0.6
-                )
+                RiskSignal(_K_UNUSUAL_HOUR, "; ".join(parts), base if never else base * 0.6)
             )
 
     def _rate_signal(self, utc: datetime, signals: list[RiskSignal]) -> None:
@@ -679,7 +687,7 @@ class Baseline:
         doublings = math.log2(recent / (cfg.rate_factor * typical))
         signals.append(
             RiskSignal(
-                SignalKind.RATE_SPIKE.value,
+                _K_RATE_SPIKE,
                 f"a recent rate of about {recent:.0f} calls per {cfg.rate_window_seconds:.0f} s, "
                 f"{recent / typical:.1f} times this agent's usual {rate.typical:.1f}",
                 min(base + 0.1 * doublings, 0.9),
@@ -698,7 +706,7 @@ class Baseline:
             return None
         base = cfg.score_of(SignalKind.VOLUME_SPIKE)
         return RiskSignal(
-            SignalKind.VOLUME_SPIKE.value,
+            _K_VOLUME_SPIKE,
             f"{what}, about {2.0**excess:.0f} times its usual {summary.typical():.0f} {unit} "
             f"(largest seen {summary.peak})",
             min(base + 0.1 * (excess - threshold), 0.9),

@@ -296,6 +296,31 @@ class ProvenanceIndex:
             ]
         return Provenance(tuple(values))
 
+    def untrusted(self, reading: ArgumentReading, *, task: str = "") -> Provenance:
+        """The destinations found only in tool outputs: ``trace(...).untrusted_destinations()``.
+
+        Cheaper for the common cases: a single-token destination that no source holds, or
+        that the trusted context holds, cannot be untrusted-only, so the task is read only
+        for destinations that nothing but tool outputs mention.
+        """
+        found: list[TracedValue] = []
+        lookup = self.lookup
+        for dest in reading.destinations:
+            value = dest.value
+            keys = _value_keys(value) if len(value) <= _CACHED_CHARS else ()
+            if keys and " " not in keys[0]:
+                hits: set[int] = set()
+                for key in keys:
+                    seqs = lookup.get(key)
+                    if seqs is not None:
+                        hits.update(seqs)
+                if not hits or _TRUSTED_SEQ in hits:
+                    continue
+            traced = TracedValue(dest.path, value, self.trace_value(value, task=task), dest)
+            if traced.is_untrusted_only:
+                found.append(traced)
+        return Provenance(tuple(found))
+
     def trace_value(self, value: object, *, task: str = "") -> tuple[Origin, ...]:
         """Return where one value (string or number) was found: task, trusted, outputs."""
         if isinstance(value, bool) or not isinstance(value, _SCALARS):

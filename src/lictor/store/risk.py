@@ -1,0 +1,178 @@
+"""Risk state in SQL: :class:`SqlRiskStore` implements ``RiskStore`` on SQLite and PostgreSQL.
+
+Consistency (docs/risk.md):
+
+* **Sessions** are one row each. ``update_session`` reads, changes and writes the row in
+  one write transaction under a per-session advisory lock on PostgreSQL (SQLite's
+  ``BEGIN IMMEDIATE`` excludes every other writer), so concurrent events on any replica
+  are all applied. ``session_version`` is a primary-key read of one integer, so the
+  engine re-parses a session only when it changed.
+* **Windows** are event rows. :meth:`SqlRiskStore.counting` opens a write transaction
+  holding one advisory lock per series key (taken in sorted order, so two replicas never
+  deadlock) for the read, the decision and the insert: replicas sharing PostgreSQL can
+  never both spend the last unit of a budget. Rows older than a series' longest window
+  are deleted when the series is added to.
+* **Baselines** are one JSON row per agent, last writer wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, text
+
+from lictor.core.risk.session import SessionState
+from lictor.errors import StoreError
+from lictor.service.ports import WindowTransaction
+from lictor.store.database import Database
+from lictor.store.schema import risk_baselines, risk_sessions, risk_window_events
+
+__all__ = ["SqlRiskStore"]
+
+_EMPTY = SessionState()
+
+
+class SqlRiskStore:
+    """Sessions, baselines and window events in the Lictor database. Thread-safe."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    def session(self, session_id: str) -> SessionState | None:
+        """Return the stored session state, or None.
+
+        Raises:
+            StoreError: the database failed or the row is not a session state.
+        """
+        with self._db.reading() as connection:
+            raw = connection.execute(
+                select(risk_sessions.c.state).where(risk_sessions.c.session_id == session_id)
+            ).scalar()
+        return None if raw is None else _state(session_id, raw)
+
+    def session_version(self, session_id: str) -> int | None:
+        """Return the stored state's version, or None."""
+        with self._db.reading() as connection:
+            found = connection.execute(
+                select(risk_sessions.c.version).where(risk_sessions.c.session_id == session_id)
+            ).scalar()
+        return None if found is None else int(found)
+
+    def update_session(
+        self, session_id: str, change: Callable[[SessionState], SessionState], at: datetime
+    ) -> SessionState:
+        """Apply ``change`` to the stored state in one locked transaction."""
+        with self._db.writing(lock=_lock_id("session", session_id)) as connection:
+            raw = connection.execute(
+                select(risk_sessions.c.state).where(risk_sessions.c.session_id == session_id)
+            ).scalar()
+            old = _EMPTY if raw is None else _state(session_id, raw)
+            new = change(old)
+            values = {
+                "session_id": session_id,
+                "version": new.version,
+                "state": json.dumps(new.to_json(), separators=(",", ":")),
+                "updated_at": at,
+            }
+            connection.execute(self._db.upsert(risk_sessions, values))
+        return new
+
+    def prune_sessions(self, before: datetime) -> int:
+        """Delete sessions not updated since ``before``; return how many went."""
+        with self._db.writing() as connection:
+            result = connection.execute(
+                delete(risk_sessions).where(risk_sessions.c.updated_at < before)
+            )
+        return int(result.rowcount)
+
+    def baseline(self, agent_id: str) -> Mapping[str, Any] | None:
+        """Return the stored baseline JSON, or None (also for an unreadable row)."""
+        with self._db.reading() as connection:
+            raw = connection.execute(
+                select(risk_baselines.c.state).where(risk_baselines.c.agent_id == agent_id)
+            ).scalar()
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return {}  # unreadable: the engine learns again from an empty baseline
+        return data if isinstance(data, Mapping) else {}
+
+    def save_baseline(self, agent_id: str, data: Mapping[str, Any], at: datetime) -> None:
+        """Store the baseline JSON (last writer wins)."""
+        values = {
+            "agent_id": agent_id,
+            "state": json.dumps(data, separators=(",", ":"), allow_nan=False),
+            "updated_at": at,
+        }
+        with self._db.writing() as connection:
+            connection.execute(self._db.upsert(risk_baselines, values))
+
+    @contextmanager
+    def counting(self, lock_keys: Sequence[str]) -> Iterator[WindowTransaction]:
+        """Yield a write transaction holding the locks of ``lock_keys`` (sorted)."""
+        if not lock_keys:
+            with self._db.reading() as connection:
+                yield _SqlWindows(connection, writable=False)
+            return
+        with self._db.writing() as connection:
+            if self._db.is_postgresql:
+                for key in sorted(set(lock_keys)):
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": _lock_id("window", key)},
+                    )
+            yield _SqlWindows(connection, writable=True)
+
+
+class _SqlWindows:
+    def __init__(self, connection: Connection, *, writable: bool) -> None:
+        self._connection = connection
+        self._writable = writable
+
+    def totals(self, series: str, scope_key: str, since: datetime) -> tuple[int, float]:
+        table = risk_window_events
+        row = self._connection.execute(
+            select(func.count(), func.coalesce(func.sum(table.c.amount), 0.0)).where(
+                table.c.series == series,
+                table.c.scope_key == scope_key,
+                table.c.at >= since,
+            )
+        ).one()
+        return int(row[0]), float(row[1])
+
+    def add(
+        self, series: str, scope_key: str, at: datetime, amount: float, keep_seconds: int
+    ) -> None:
+        if not self._writable:
+            raise StoreError("window event added outside a locked window transaction")
+        table = risk_window_events
+        self._connection.execute(
+            delete(table).where(
+                table.c.series == series,
+                table.c.scope_key == scope_key,
+                table.c.at < at - timedelta(seconds=keep_seconds),
+            )
+        )
+        self._connection.execute(
+            insert(table).values(series=series, scope_key=scope_key, at=at, amount=amount)
+        )
+
+
+def _lock_id(kind: str, key: str) -> int:
+    """A signed 64-bit advisory lock key for one session or window series."""
+    digest = hashlib.sha256(f"lictor-risk\x00{kind}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _state(session_id: str, raw: str) -> SessionState:
+    try:
+        return SessionState.from_json(json.loads(raw))
+    except ValueError as exc:
+        raise StoreError(f"stored session {session_id!r} is not a valid state: {exc}") from exc

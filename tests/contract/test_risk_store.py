@@ -1,0 +1,168 @@
+"""Risk state in SQLite and PostgreSQL: shared by replicas, kept across restarts, atomic budgets."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from contract.backends import Backend
+from lictor.core.agents import Agent
+from lictor.core.decisions import Outcome
+from lictor.core.policy import compile_policy
+from lictor.core.policy.parse import parse_rules
+from lictor.core.requests import AgentId
+from lictor.core.risk.session import SessionState
+from lictor.server.runtime import _risk_engine
+from lictor.service.governor import Governor
+from lictor.service.memory import FixedClock, MemoryAgents, MemoryAudit
+from lictor.service.risk import RiskEngine, RiskSettings
+from lictor.settings import Settings, load_settings
+from lictor.store import SqlRiskStore, Store
+
+NOW = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+AGENT = Agent(id=AgentId("payer"), allowed_tools=("send_money", "read_mail", "send_email"))
+RULES = parse_rules(
+    [
+        {"id": "all", "effect": "allow"},
+        {
+            "id": "budget",
+            "effect": "deny",
+            "match": {"tools": ["send_money"]},
+            "when": "window_sum('send_money', 'amount', '24h', 'principal')"
+            " + double(arguments.amount) > 20000.0",
+        },
+        {
+            "id": "flow",
+            "effect": "deny",
+            "match": {"tools": ["send_email"]},
+            "when": "'confidential' in session.labels",
+        },
+    ]
+)
+
+
+def replica(store: Store, settings: RiskSettings | None = None, clock: Any = None) -> Governor:
+    return Governor(
+        compile_policy(RULES, version="sha256:risk"),
+        MemoryAgents([AGENT]),
+        audit=MemoryAudit(),
+        clock=clock if clock is not None else FixedClock(NOW),
+        risk=RiskEngine(settings or RiskSettings(baseline=False), store.risk),
+    )
+
+
+def transfer(amount: int, session: str = "s", principal: str = "emma") -> dict[str, Any]:
+    return {
+        "agent_id": "payer",
+        "principal": {"id": principal},
+        "session_id": session,
+        "tool": "send_money",
+        "arguments": {"amount": amount},
+    }
+
+
+def test_session_labels_are_shared_by_replicas_and_survive_a_restart(
+    sql_backend: Backend,
+) -> None:
+    first = replica(sql_backend.open_store())
+    second = replica(sql_backend.open_store())
+    read = first.decide({"agent_id": "payer", "session_id": "s", "tool": "read_mail"})
+    # The report may reach another replica than the decision did.
+    first.report({"decision_id": read.decision_id, "status": "ok", "labels": ["confidential"]})
+    mail = {"agent_id": "payer", "session_id": "s", "tool": "send_email"}
+    assert second.decide(mail).outcome is Outcome.DENY
+    restarted = replica(sql_backend.open_store())
+    assert restarted.decide(mail).outcome is Outcome.DENY
+    assert restarted.decide({**mail, "session_id": "other"}).allowed
+
+
+def test_session_state_round_trips_with_outputs(sql_backend: Backend) -> None:
+    store = sql_backend.open_store().risk
+    state = store.update_session(
+        "s", lambda s: s.after_call("read").after_result("read", "d1", {"a": "x"}, ["l"]), NOW
+    )
+    assert store.session("s") == state
+    assert store.session_version("s") == state.version == 2
+    assert sql_backend.open_store().risk.session("s") == state
+    assert store.session("missing") is None
+    assert store.session_version("missing") is None
+
+
+def test_old_sessions_can_be_pruned(sql_backend: Backend) -> None:
+    store = sql_backend.open_store().risk
+    store.update_session("old", lambda s: s.after_call("a"), NOW - timedelta(days=30))
+    store.update_session("new", lambda s: s.after_call("a"), NOW)
+    assert store.prune_sessions(NOW - timedelta(days=7)) == 1
+    assert store.session("old") is None
+    assert store.session("new") == SessionState().after_call("a")
+
+
+def test_budget_spent_before_a_restart_still_counts(sql_backend: Backend) -> None:
+    assert replica(sql_backend.open_store()).decide(transfer(15000)).allowed
+    restarted = replica(sql_backend.open_store())
+    assert restarted.decide(transfer(6000)).outcome is Outcome.DENY
+    assert restarted.decide(transfer(5000)).allowed
+
+
+def test_baselines_are_stored_and_read_by_a_restarted_engine(sql_backend: Backend) -> None:
+    settings = RiskSettings(baseline_sync_seconds=3600)
+    first = replica(sql_backend.open_store(), settings)
+    first.decide(transfer(10))
+    assert first.risk is not None
+    first.risk.flush(NOW)
+    restarted = replica(sql_backend.open_store(), settings)
+    assert restarted.risk is not None
+    assert restarted.risk.baseline("payer").tools.get("send_money") == 1
+
+
+def test_unreadable_stored_baseline_starts_learning_again(sql_backend: Backend) -> None:
+    store = sql_backend.open_store()
+    store.risk.save_baseline("payer", {"version": 99}, NOW)
+    engine = RiskEngine(RiskSettings(), store.risk)
+    assert engine.baseline("payer").observations == 0
+
+
+def test_replicas_racing_on_one_budget_never_exceed_it(sql_backend: Backend) -> None:
+    replicas = [replica(sql_backend.open_store()) for _ in range(4)]
+    # Four budgets raced on at once: two spent in steps of 1,000 (20 fit), two in steps
+    # of 15,000 (one fits, so any two replicas reading 0 together would overspend).
+    amounts = {"p0": 1000, "p1": 1000, "p2": 15000, "p3": 15000}
+
+    def attempt(i: int) -> tuple[str, bool]:
+        principal = f"p{i % 4}"
+        request = transfer(amounts[principal], session=f"s{i}", principal=principal)
+        return principal, replicas[i // 4 % 4].decide(request).allowed
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(attempt, range(100)))
+    allowed = {p: sum(1 for q, ok in results if q == p and ok) for p in amounts}
+    # Every attempt that fits is allowed and none past the budget: the read, the
+    # decision and the recorded transfer are one atomic step across the replicas.
+    assert allowed == {"p0": 20, "p1": 20, "p2": 1, "p3": 1}
+
+
+def test_server_settings_turn_risk_state_on_in_the_store_or_off(sql_backend: Backend) -> None:
+    store = sql_backend.open_store()
+    on = _risk_engine(Settings(risk_learning_observations=7), store)
+    assert on is not None
+    assert isinstance(on.store, SqlRiskStore)
+    assert on.settings.config().learning_observations == 7
+    assert _risk_engine(load_settings(env={"LICTOR_RISK": "false"}), store) is None
+
+
+def test_allowed_calls_are_written_behind_seen_at_once_locally_and_after_flush_elsewhere(
+    sql_backend: Backend,
+) -> None:
+    first = replica(sql_backend.open_store())
+    call = {"agent_id": "payer", "session_id": "s", "tool": "read_mail"}
+    resource = {"type": "doc", "id": "plan", "labels": ["confidential"]}
+    assert first.decide({**call, "resource": resource}).allowed
+    mail = {"agent_id": "payer", "session_id": "s", "tool": "send_email"}
+    assert first.decide(mail).outcome is Outcome.DENY  # this replica: at once
+    assert first.risk is not None
+    first.risk.flush(NOW)
+    stored = sql_backend.open_store().risk.session("s")
+    assert stored is not None
+    assert stored.labels == frozenset({"confidential"})
+    assert replica(sql_backend.open_store()).decide(mail).outcome is Outcome.DENY
