@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from evaluations.datasets import datasets_dir, read_jsonl
+from evaluations.governors import GovernorFactory, policy_governor
 from evaluations.injecagent.generate import AGENTS_FILE, POLICY_FILE, agent_id
 from evaluations.tally import Groups, Tally, counter_json
 from lictor.core.agents import Agent
 from lictor.core.decisions import Outcome
 from lictor.errors import InvalidToolCall
-from lictor.service.governor import Governor
 from lictor.service.memory import FixedClock
 from lictor.service.policies import load_inventory
 
@@ -101,8 +101,13 @@ def load_agents(inventory: Inventory) -> list[Agent]:
     return agents
 
 
-def replay(inventory: Inventory, data_dir: Path | None = None) -> InjecAgentResult:
+def replay(
+    inventory: Inventory, data_dir: Path | None = None, *, build: GovernorFactory = policy_governor
+) -> InjecAgentResult:
     """Decide every call of ``calls.jsonl`` and count the outcomes.
+
+    ``build`` makes the Governor from the bundle, the inventory and the clock (see
+    :mod:`evaluations.governors`).
 
     Raises:
         KeyError: a call's user instruction matches no user case (the data changed).
@@ -115,9 +120,7 @@ def replay(inventory: Inventory, data_dir: Path | None = None) -> InjecAgentResu
     # Measured against the scoped inventory in both modes: how many attacks a toolkit
     # bound alone stops, whatever the policy rules do.
     toolkit_of = {a.id: a for a in load_agents(Inventory.SCOPED)}
-    governor = Governor.from_paths(
-        POLICY_FILE.parent, load_agents(inventory), clock=FixedClock(REPLAY_AT)
-    )
+    governor = build(POLICY_FILE.parent, load_agents(inventory), FixedClock(REPLAY_AT))
     result = InjecAgentResult(inventory)
     for index, row in enumerate(read_jsonl(root / "calls.jsonl")):
         call = row["call"]

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from evaluations.datasets import datasets_dir, read_jsonl
+from evaluations.governors import GovernorFactory, policy_governor
 from evaluations.tally import Groups, Tally, counter_json
 from lictor.core.decisions import Outcome
-from lictor.service.governor import Governor
 from lictor.service.memory import FixedClock
 
 HERE = Path(__file__).resolve().parent
@@ -130,9 +130,12 @@ def customer_of(calls: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def replay(data_dir: Path | None = None) -> TauResult:
-    """Decide every call of every run and count the outcomes per label."""
-    governor = Governor.from_paths(POLICY_DIR, AGENTS_FILE, clock=FixedClock(REPLAY_AT))
+def replay(data_dir: Path | None = None, *, build: GovernorFactory = policy_governor) -> TauResult:
+    """Decide every call of every run and count the outcomes per label.
+
+    ``build`` makes the Governor (see :mod:`evaluations.governors`).
+    """
+    governor = build(POLICY_DIR, AGENTS_FILE, FixedClock(REPLAY_AT))
     result = TauResult()
     for (task_id, trial), calls in load_runs(data_dir).items():
         result.runs += 1

@@ -1,0 +1,1 @@
+"""The decision-quality evaluation: scenario corpus, policies and replay (README.md)."""
