@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import sys
 import time
@@ -33,7 +34,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` and ``lictor`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._engines import ENGINES, Engine, Loaded
+from benchmarks._engines import ENGINES as _POLICY_ENGINES
+from benchmarks._engines import Engine, Loaded
+from benchmarks._risk import RISK_ENGINE
 from benchmarks._workload import Verdict, Workload, generate, oracle
 from lictor.core.decisions import Outcome
 from lictor.core.policy.native import compile_native
@@ -42,6 +45,8 @@ TARGET_P99_US = 35.0
 TARGET_SCALING = 1.3
 TARGET_CEDAR_RATIO = 3.0
 TARGET_LOAD_S = 1.0
+TARGET_RISK_ADDED_P99_US = 20.0
+ENGINES = (*_POLICY_ENGINES, RISK_ENGINE)  # lictor+risk: policy plus the risk engine
 
 
 @dataclass
@@ -56,6 +61,8 @@ class Cell:
     p50_us: list[float] = field(default_factory=list)
     p99_us: list[float] = field(default_factory=list)
     per_s: list[float] = field(default_factory=list)
+    preempted: list[float] = field(default_factory=list)
+    collections: int = 0
 
     def summary(self) -> dict[str, Any]:
         """Medians over rounds, and the spread of the per-round values."""
@@ -67,6 +74,8 @@ class Cell:
             "decisions_per_s": _median(self.per_s),
             "p50_us_rounds": [round(v, 2) for v in self.p50_us],
             "p99_us_rounds": [round(v, 2) for v in self.p99_us],
+            "preempted_per_1000": _median(self.preempted),
+            "gc_collections": self.collections,
             "load_s": self.load_s,
             "mismatches": self.mismatches,
             "checked": self.checked,
@@ -122,16 +131,32 @@ def _time(cell: Cell, loaded: Loaded, requests: Sequence[Any]) -> None:
     decide = loaded.decide
     clock = time.perf_counter_ns
     samples = []
+    collections = _collections()
+    switches = _preemptions()
     start = clock()
     for request, facts in requests:
         t0 = clock()
         decide(request, facts)
         samples.append(clock() - t0)
     elapsed = clock() - start
+    # Outside the timed loop: how often the OS took the CPU away during the block, and
+    # whether the garbage collector ran (each explains a slow sample the code did not make).
+    cell.preempted.append((_preemptions() - switches) * 1000 / len(samples))
+    cell.collections += _collections() - collections
     samples.sort()
     cell.p50_us.append(_percentile(samples, 0.50))
     cell.p99_us.append(_percentile(samples, 0.99))
     cell.per_s.append(len(samples) / (elapsed / 1e9))
+
+
+def _collections() -> int:
+    return sum(generation["collections"] for generation in gc.get_stats())
+
+
+def _preemptions() -> int:
+    """Involuntary context switches of this thread so far (Linux; 0 where unknown)."""
+    who = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+    return resource.getrusage(who).ru_nivcsw
 
 
 def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
@@ -156,10 +181,9 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
             _check(cell, loaded[(engine.name, rules)], workload, expected, say)
             cells[(engine.name, rules)] = cell
 
-    # Everything loaded so far lives for the rest of the run: a long-running service
-    # would freeze it too, so collections do not rescan it (gc.freeze, Python 3.7+).
-    gc.collect()
-    gc.freeze()
+    # No gc.freeze() or gc.collect() here: a service does neither after loading a policy,
+    # and a decision leaves no lasting objects behind, so the collector does not run
+    # during decisions (each cell reports the collections it saw while timed).
     rng = random.Random(args.seed)
     order = list(cells)
     ratios: dict[str, list[float]] = {"scaling": []}
@@ -261,6 +285,17 @@ def targets(result: dict[str, Any]) -> list[tuple[str, bool, str]]:
                     f"{ratio:.2f}x",
                 )
             )
+    for rules in scales:
+        if ("lictor", rules) in cells and ("lictor+risk", rules) in cells:
+            added = cells[("lictor+risk", rules)]["p99_us"] - cells[("lictor", rules)]["p99_us"]
+            out.append(
+                (
+                    f"Risk adds <= {TARGET_RISK_ADDED_P99_US:g} us p99 to policy-only, "
+                    f"{rules} rules",
+                    added <= TARGET_RISK_ADDED_P99_US,
+                    f"{added:+.1f} us",
+                )
+            )
     bad = {
         f"{c['engine']}@{c['rules']}": c["mismatches"] for c in result["cells"] if c["mismatches"]
     }
@@ -271,13 +306,13 @@ def targets(result: dict[str, Any]) -> list[tuple[str, bool, str]]:
 def render(result: dict[str, Any]) -> str:
     """The human-readable table and target checks."""
     lines = [
-        f"{'engine':8s} {'rules':>6s} {'p50 us':>9s} {'p99 us':>9s} {'decisions/s':>12s} "
-        f"{'load s':>8s} {'mismatches':>11s}",
+        f"{'engine':11s} {'rules':>6s} {'p50 us':>9s} {'p99 us':>9s} {'decisions/s':>12s} "
+        f"{'load s':>8s} {'mismatches':>11s} {'preempt/1k':>10s}",
     ]
     lines.extend(
-        f"{c['engine']:8s} {c['rules']:>6d} {c['p50_us']:>9.1f} {c['p99_us']:>9.1f} "
+        f"{c['engine']:11s} {c['rules']:>6d} {c['p50_us']:>9.1f} {c['p99_us']:>9.1f} "
         f"{c['decisions_per_s']:>12,.0f} {c['load_s']:>8.3f} "
-        f"{c['mismatches']:>5d}/{c['checked']}"
+        f"{c['mismatches']:>5d}/{c['checked']} {c['preempted_per_1000']:>10.1f}"
         for c in result["cells"]
     )
     lines.append("")
@@ -289,6 +324,10 @@ def render(result: dict[str, Any]) -> str:
         f"{m['loadavg_after'][0]} after; Python {m['python']}, cedarpy {m['cedarpy']}, "
         f"regorus (gordon-to-regorus) {m['regorus']}"
     )
+    collected = ", ".join(
+        f"{c['engine']}@{c['rules']} {c['gc_collections']}" for c in result["cells"]
+    )
+    lines.append(f"garbage collections while timed: {collected}")
     lines.append("")
     for what, met, value in targets(result):
         lines.append(f"{'PASS' if met else 'MISS'}  {what}: {value}")

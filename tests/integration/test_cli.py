@@ -130,7 +130,7 @@ def test_policy_check_accepts_the_finance_example(run: Run) -> None:
     summary = json.loads(out)
     assert code == 0
     assert summary["ok"] is True
-    assert (summary["rules"], summary["agents"]) == (11, 3)
+    assert (summary["rules"], summary["agents"]) == (12, 3)
     assert summary["timezone"] == "Europe/Berlin"
     assert summary["version"].startswith("sha256:")
 

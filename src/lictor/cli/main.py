@@ -30,10 +30,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from lictor.cli.agents import agents_app
+from lictor.cli.alerts import alerts_app
 from lictor.cli.audit import audit_app
+from lictor.cli.baseline import register_baseline
 from lictor.cli.credentials import credentials_app
 from lictor.cli.discover import discover_command
+from lictor.cli.lifecycle import print_findings
+from lictor.cli.lifecycle import register as register_lifecycle
 from lictor.cli.mcp import mcp_app
+from lictor.cli.response import register as register_response
+from lictor.cli.reviews import reviews_app
 from lictor.cli.serve import register as register_serve
 from lictor.core.agents import Agent
 from lictor.core.decisions import Decision, Outcome, parse_time
@@ -46,6 +52,7 @@ from lictor.errors import (
     PolicyError,
 )
 from lictor.service.governor import Governor
+from lictor.service.lifecycle import lint_policy
 from lictor.service.memory import FixedClock
 from lictor.service.policies import load_bundle, load_inventory
 from lictor.service.policy_tests import collect_cases, run_cases
@@ -76,10 +83,15 @@ policy_app = typer.Typer(help="Check and test policy bundles.", no_args_is_help=
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(agents_app, name="agents")
+app.add_typer(alerts_app, name="alerts")
 app.command("discover")(discover_command)
 app.add_typer(credentials_app, name="credentials")
 register_serve(app)
+register_response(app)
+app.add_typer(reviews_app, name="reviews")
 app.add_typer(mcp_app, name="mcp-proxy")
+register_lifecycle(policy_app, agents_app)
+register_baseline(agents_app)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -272,8 +284,14 @@ def policy_check(
     directory: Annotated[Path, typer.Argument(help="Policy bundle directory.")],
     agents: AgentsOpt = None,
     as_json: JsonOpt = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when lint finds anything.")
+    ] = False,
 ) -> None:
-    """Validate a bundle (syntax, fields, CEL, duplicate ids, tests) without running it."""
+    """Validate a bundle (syntax, fields, CEL, duplicate ids, tests) and lint its rules.
+
+    Lint findings (docs/lifecycle.md) are warnings: exit 0, or 1 with ``--strict``.
+    """
     try:
         bundle = load_bundle(directory)
         inventory = default_inventory(directory, agents)
@@ -293,6 +311,8 @@ def policy_check(
         "agents": len(inventory),
         "timezone": bundle.policy.policy.timezone,
     }
+    findings = lint_policy(bundle, inventory=inventory or None, cases=cases)
+    summary["findings"] = [f.to_json() for f in findings]
     if as_json:
         out.print_json(data=summary)
     else:
@@ -301,6 +321,9 @@ def policy_check(
             f"{summary['tests']} tests, {summary['agents']} agents; version {bundle.version}",
             markup=True,
         )
+        print_findings(findings)
+    if strict and findings:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @policy_app.command("test")

@@ -45,6 +45,7 @@ class ReasonCode(StrEnum):
     RISK = "risk"
     REVIEW_VERDICT = "review_verdict"
     MONITOR = "monitor"
+    DELEGATION = "delegation"
 
 
 @dataclass(frozen=True, slots=True)

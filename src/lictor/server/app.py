@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -32,19 +33,25 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lictor.core.agents import parse_agent
 from lictor.core.decisions import Outcome, parse_result, parse_time
 from lictor.errors import Forbidden, LictorError, NotFound
 from lictor.identity.keys import verifier_from_public_pem
+from lictor.server import policies_api
 from lictor.server.auth import ENDPOINTS, Endpoint, authorize
-from lictor.server.inventory import inventory_entry
+from lictor.server.identity_api import IdentityApi
 from lictor.server.openapi import build_openapi
 from lictor.server.problems import HTTPProblem, error_response, problem_response, slug_for
+from lictor.server.reviews_api import ReviewsApi
 from lictor.server.runtime import Runtime
-from lictor.service.audit_ops import inclusion_proof_for, verify_trail
+from lictor.server.ui import ui_routes
+from lictor.service.audit_ops import (
+    announce_verification_failure,
+    inclusion_proof_for,
+    verify_trail,
+)
 from lictor.service.events import Event, EventKind, Severity
 from lictor.service.exports import iter_records, ocsf_event
 from lictor.service.gateway_events import gateway_event_entry, parse_gateway_event
@@ -148,6 +155,7 @@ class Api:
         self.runtime = runtime
         self._verify_signature = verifier_from_public_pem(runtime.signer.public_key_pem())
         self._openapi = json.dumps(build_openapi(), separators=(",", ":")).encode()
+        self.identity = IdentityApi(runtime)
 
     def protected(self) -> dict[str, Protected]:
         """Handlers that run after authentication and the role check, by endpoint name."""
@@ -155,22 +163,22 @@ class Api:
             "decide": self.decide,
             "report_result": self.report_result,
             "record_event": self.record_event,
-            "list_agents": self.list_agents,
-            "get_agent": self.get_agent,
-            "put_agent": self.put_agent,
-            "delete_agent": self.delete_agent,
             "query_audit": self.query_audit,
             "verify_audit": self.verify_audit,
             "export_audit": self.export_audit,
             "prove_decision": self.prove_decision,
             "get_policies": self.get_policies,
+            "upload_policy": partial(policies_api.upload_policy, self.runtime),
+            "reload_policies": partial(policies_api.reload_policies, self.runtime),
             "metrics": self.metrics,
             "openapi": self.openapi,
+            **ReviewsApi(self.runtime).handlers(),
+            **self.identity.protected(),
         }
 
     def open(self) -> dict[str, Open]:
         """Handlers anyone may call, by endpoint name."""
-        return {"healthz": self.healthz, "readyz": self.readyz}
+        return {"healthz": self.healthz, "readyz": self.readyz, **self.identity.open()}
 
     # -- decisions ----------------------------------------------------------------------
 
@@ -197,17 +205,33 @@ class Api:
                     caller,
                     source,
                 )
+                runtime.events.emit(
+                    Event(
+                        kind=EventKind.CREDENTIAL_MISUSE,
+                        at=runtime.clock.now(),
+                        severity=Severity.HIGH,
+                        summary=f"credential {caller.id} of agent {caller.subject} "
+                        f"asked to act as agent {claimed}",
+                        agent_id=caller.subject,
+                        details={"credential_id": caller.id, "claimed": claimed, "source": source},
+                    )
+                )
                 raise HTTPProblem(
                     "agent-mismatch",
                     f"this credential acts for agent {caller.subject!r}, not {claimed!r}",
                     pointer="/agent_id",
                 )
+        # The principal and chain come from a verified Lictor-Delegation token, if any.
+        identity = await self.identity.bind_delegation(
+            request, body, caller, source, self._record_rejection
+        )
         started = time.perf_counter()
         decision = await runtime.governor.decide_async(
             body,
             credential_id=caller.id,
             source=source,
             timeout_seconds=runtime.settings.audit_timeout_seconds,
+            identity=identity,
         )
         runtime.metrics.observe_decision(decision.outcome, time.perf_counter() - started)
         return json_response(decision.to_json())
@@ -276,83 +300,6 @@ class Api:
             )
         return Response(status_code=204)
 
-    # -- inventory ----------------------------------------------------------------------
-
-    async def list_agents(self, request: Request, caller: Credential) -> Response:
-        """``GET /v1/agents``: every inventory record, sorted by id."""
-        agents = await anyio.to_thread.run_sync(self.runtime.agents.list)
-        return json_response({"agents": [a.to_json() for a in agents]})
-
-    async def get_agent(self, request: Request, caller: Credential) -> Response:
-        """``GET /v1/agents/{agent_id}``."""
-        agent_id = request.path_params["agent_id"]
-        agent = await anyio.to_thread.run_sync(self.runtime.agents.store.get, agent_id)
-        if agent is None:
-            raise NotFound("agent", agent_id)
-        return json_response(agent.to_json())
-
-    async def put_agent(self, request: Request, caller: Credential) -> Response:
-        """``PUT /v1/agents/{agent_id}``: create or replace a record; 201 when created."""
-        runtime = self.runtime
-        agent_id = request.path_params["agent_id"]
-        body = await read_json(request, runtime.settings.max_body_bytes)
-        if isinstance(body, dict) and "id" not in body:
-            body["id"] = agent_id  # the URL names the agent; an explicit null is invalid
-        agent = parse_agent(body)
-        if agent.id != agent_id:
-            raise HTTPProblem(
-                "invalid-request", "must match the agent id in the URL", pointer="/id"
-            )
-        source = _client(request)
-
-        def change() -> bool:
-            before = runtime.agents.store.get(agent_id)
-            if before != agent:
-                runtime.audit.append(
-                    inventory_entry(
-                        action="put",
-                        agent_id=agent_id,
-                        before=before,
-                        after=agent,
-                        at=runtime.clock.now(),
-                        actor=caller.subject,
-                        credential_id=caller.id,
-                        source=source,
-                    )
-                )
-                runtime.agents.put(agent)
-            return before is None
-
-        created = await anyio.to_thread.run_sync(change)
-        return json_response(agent.to_json(), status=201 if created else 200)
-
-    async def delete_agent(self, request: Request, caller: Credential) -> Response:
-        """``DELETE /v1/agents/{agent_id}``: 204, or 404 if there was no such record."""
-        runtime = self.runtime
-        agent_id = request.path_params["agent_id"]
-        source = _client(request)
-
-        def change() -> None:
-            before = runtime.agents.store.get(agent_id)
-            if before is None:
-                raise NotFound("agent", agent_id)
-            runtime.audit.append(
-                inventory_entry(
-                    action="delete",
-                    agent_id=agent_id,
-                    before=before,
-                    after=None,
-                    at=runtime.clock.now(),
-                    actor=caller.subject,
-                    credential_id=caller.id,
-                    source=source,
-                )
-            )
-            runtime.agents.delete(agent_id)
-
-        await anyio.to_thread.run_sync(change)
-        return Response(status_code=204)
-
     # -- audit --------------------------------------------------------------------------
 
     async def query_audit(self, request: Request, caller: Credential) -> Response:
@@ -368,6 +315,8 @@ class Api:
         report = await anyio.to_thread.run_sync(
             verify_trail, self.runtime.store.audit, self._verify_signature
         )
+        if not report.ok:
+            announce_verification_failure(self.runtime.events, report, self.runtime.clock.now())
         return json_response(report.to_json())
 
     async def export_audit(self, request: Request, caller: Credential) -> Response:
@@ -683,7 +632,8 @@ def create_app(runtime: Runtime, *, close_on_shutdown: bool = False) -> Starlett
     by_path: dict[str, list[Endpoint]] = {}
     for endpoint in ENDPOINTS:
         by_path.setdefault(endpoint.path, []).append(endpoint)
-    routes = [_route(api, path, endpoints) for path, endpoints in by_path.items()]
+    routes: list[BaseRoute] = [_route(api, path, endpoints) for path, endpoints in by_path.items()]
+    routes.extend(ui_routes(runtime))
     return Starlette(
         routes=routes,
         middleware=[Middleware(LastResort)],

@@ -75,10 +75,32 @@ def _schemas() -> dict[str, Any]:
         "risk_tolerance": {"type": "number", "minimum": 0, "maximum": 1},
         "status": {"type": "string", "enum": [s.value for s in AgentStatus]},
         "attributes": {"type": "object"},
+        # Bookkeeping (docs/inventory.md): set by Lictor; ignored in a PUT but `version`.
+        "created_by": {"type": "string"},
+        "created_at": _TIME_OR_NULL,
+        "updated_by": {"type": "string"},
+        "updated_at": _TIME_OR_NULL,
+        "version": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Bumped on every change; send the one you read to get a 409 "
+            "instead of overwriting someone else's change.",
+        },
+        "shadow": {
+            "type": ["object", "null"],
+            "description": "What was seen of an unregistered agent: first/last seen, "
+            "source, user agent, tools attempted, count.",
+        },
+        "tokens_valid_after": _TIME_OR_NULL,
     }
     agent_input_properties = dict(agent_properties)
     for name in ("allowed_tools", "tags", "attributes"):
         agent_input_properties[name] = _nullable(agent_properties[name])
+    for name in ("created_by", "created_at", "updated_by", "updated_at", "shadow"):
+        agent_input_properties[name] = {"description": "Set by Lictor; ignored in a PUT."}
+    agent_input_properties["tokens_valid_after"] = {
+        "description": "Set by Lictor (quarantine); ignored in a PUT."
+    }
     return {
         "Problem": {
             "type": "object",
@@ -369,6 +391,33 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
+        "PolicyUpload": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["files"],
+            "properties": {
+                "files": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "description": "Relative file name (ending .yaml or .yml) -> YAML text.",
+                    "additionalProperties": {"type": "string"},
+                },
+                "author": {"type": ["string", "null"], "maxLength": 1000},
+                "message": {"type": ["string", "null"], "maxLength": 1000},
+            },
+        },
+        "PolicyVersion": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["version", "rule_count", "author", "message", "active"],
+            "properties": {
+                "version": {"type": "string"},
+                "rule_count": {"type": "integer", "minimum": 0},
+                "author": {"type": "string"},
+                "message": {"type": "string"},
+                "active": {"type": "boolean"},
+            },
+        },
         "Health": {
             "type": "object",
             "additionalProperties": False,
@@ -479,6 +528,17 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
     return {
         ("POST", "/v1/decide"): {
             "summary": "Decide on one proposed agent action",
+            "parameters": [
+                {
+                    "name": "Lictor-Delegation",
+                    "in": "header",
+                    "required": False,
+                    "description": "A delegation token from /v1/token: the principal and "
+                    "chain then come from it, and a body naming another principal is a "
+                    "400 (docs/identity.md).",
+                    "schema": {"type": "string"},
+                }
+            ],
             "requestBody": _body("ActionRequest"),
             "responses": {
                 "200": _json("Decision", "The decision; deny and review are answers too."),
@@ -503,7 +563,17 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("GET", "/v1/agents"): {
             "summary": "List the inventory",
-            "responses": {"200": _json("AgentList", "Every record, sorted by id.")},
+            "parameters": [
+                _query(
+                    "status",
+                    "Only records with this status (`shadow`: unregistered agents seen).",
+                    {"type": "string", "enum": [s.value for s in AgentStatus]},
+                )
+            ],
+            "responses": {
+                "200": _json("AgentList", "Matching records, sorted by id."),
+                "422": _problem("Unknown, repeated or invalid parameter."),
+            },
         },
         ("GET", "/v1/agents/{agent_id}"): {
             "summary": "Read one inventory record",
@@ -520,8 +590,24 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
             "responses": {
                 "200": _json("Agent", "Replaced (or unchanged)."),
                 "201": _json("Agent", "Created."),
+                "409": _problem("`version` is not the stored version: read and retry."),
                 **_BODY_PROBLEMS,
             },
+        },
+        ("POST", "/v1/token"): {
+            "summary": "RFC 8693 token exchange: a delegation token for the acting agent",
+            "requestBody": {
+                "required": True,
+                "content": {FORM_MEDIA_TYPE: {"schema": _ref("TokenRequest")}},
+            },
+            "responses": {
+                "200": _json("TokenResponse", "The delegation token (never cached)."),
+                "400": _json("OAuthError", "Refused (RFC 6749 §5.2); `error` says why."),
+            },
+        },
+        ("GET", "/.well-known/jwks.json"): {
+            "summary": "Lictor's public token-signing keys, as a JWKS (open)",
+            "responses": {"200": _json("JWKS", "The current key first, then retired ones.")},
         },
         ("DELETE", "/v1/agents/{agent_id}"): {
             "summary": "Remove an inventory record (audited)",
@@ -584,6 +670,29 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
             "summary": "The active policy bundle",
             "responses": {"200": _json("Policies", "Version, timezone and rules.")},
         },
+        ("POST", "/v1/policies"): {
+            "summary": "Upload a policy bundle: checked, tested, stored, live on every replica",
+            "requestBody": _body("PolicyUpload"),
+            "responses": {
+                "201": _json("PolicyVersion", "Stored and active."),
+                **_BODY_PROBLEMS,
+                "422": _problem(
+                    "The body is invalid, or the bundle was refused (it does not load, or one "
+                    "of its tests fails; `detail` names the file and line). Nothing changed."
+                ),
+            },
+        },
+        ("POST", "/v1/policies/reload"): {
+            "summary": "Reload the policy directory: checked, tested, live on every replica",
+            "responses": {
+                "200": _json("PolicyVersion", "Stored and active."),
+                "409": _problem("The policy directory does not exist. Nothing changed."),
+                "422": _problem(
+                    "The bundle was refused (it does not load, or one of its tests fails; "
+                    "`detail` names the file and line), or a parameter was given."
+                ),
+            },
+        },
         ("GET", "/metrics"): {
             "summary": "Prometheus metrics",
             "responses": {
@@ -613,6 +722,7 @@ def _operations() -> dict[tuple[str, str], dict[str, Any]]:
                 "503": _json("Readiness", "Not ready; `checks` says what failed."),
             },
         },
+        **_review_operations(),
     }
 
 
@@ -642,7 +752,7 @@ def build_openapi() -> dict[str, Any]:
         "info": {"title": "Lictor", "version": API_VERSION, "description": _DESCRIPTION},
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_review_schemas(), **_identity_schemas()},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -652,4 +762,268 @@ def build_openapi() -> dict[str, Any]:
             },
         },
         "security": [{"bearer": []}],
+    }
+
+
+# --- human review and incident response (server/reviews_api.py) -----------------------------
+
+_TIME_OR_NULL: Final = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _review_schemas() -> dict[str, Any]:
+    review_properties: dict[str, Any] = {
+        "review_id": {"type": "string"},
+        "decision_id": {"type": "string"},
+        "agent_id": {"type": "string"},
+        "principal_id": _OPT_STRING,
+        "tool": {"type": "string"},
+        "arguments_digest": {"type": "string"},
+        "policy_version": {"type": "string"},
+        "status": {
+            "type": "string",
+            "enum": ["pending", "approved", "denied", "expired", "consumed", "cancelled"],
+        },
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "resolved_at": _TIME_OR_NULL,
+        "reviewer": _OPT_STRING,
+        "comment": _OPT_STRING,
+        "approved_until": _TIME_OR_NULL,
+        "consumed_at": _TIME_OR_NULL,
+        "consumed_by": _OPT_STRING,
+        "request": {"type": "object"},
+        "reasons": {"type": "array", "items": {"type": "object"}},
+    }
+    reason = {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": r"\S"}
+    return {
+        "Review": {
+            "type": "object",
+            "description": "A decision held for a person, bound to the exact action.",
+            "required": list(review_properties),
+            "properties": review_properties,
+        },
+        "ReviewList": {
+            "type": "object",
+            "required": ["reviews"],
+            "properties": {"reviews": {"type": "array", "items": _ref("Review")}},
+        },
+        "ReviewVerdict": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["comment"],
+            "properties": {"comment": {"type": "string", "maxLength": 4096}},
+        },
+        "IncidentReason": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["reason"],
+            "properties": {"reason": reason},
+        },
+        "OptionalReason": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"reason": {"type": "string", "maxLength": 4096}},
+        },
+        "PrincipalQuarantine": {
+            "type": "object",
+            "required": ["principal_id", "quarantined"],
+            "properties": {
+                "principal_id": {"type": "string"},
+                "quarantined": {"type": "boolean"},
+                "reason": {"type": "string"},
+            },
+        },
+        "EmergencyInput": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["on", "reason"],
+            "properties": {"on": {"type": "boolean"}, "reason": reason},
+        },
+        "Emergency": {
+            "type": "object",
+            "required": ["on", "reason", "actor", "since"],
+            "properties": {
+                "on": {"type": "boolean"},
+                "reason": _OPT_STRING,
+                "actor": _OPT_STRING,
+                "since": _TIME_OR_NULL,
+            },
+        },
+    }
+
+
+def _review_operations() -> dict[tuple[str, str], dict[str, Any]]:
+    review_param = _path_param("review_id", "The review's id (from the decision).")
+    agent_param = _path_param("agent_id", "The agent's id.")
+    principal_param = _path_param("principal_id", "The principal's id.")
+    optional_body = {
+        "required": False,
+        "content": {"application/json": {"schema": _ref("OptionalReason")}},
+    }
+    verdict = {
+        "parameters": [review_param],
+        "requestBody": _body("ReviewVerdict"),
+        "responses": {
+            "200": _json("Review", "The review with its verdict."),
+            "403": _problem("Not a reviewer, or the request's own agent or principal."),
+            "404": _problem("No such review."),
+            "409": _problem("The review is no longer pending."),
+            **_BODY_PROBLEMS,
+        },
+    }
+    return {
+        ("GET", "/v1/reviews"): {
+            "summary": "List reviews, oldest first",
+            "parameters": [
+                _query(
+                    "status",
+                    "Only reviews in this state.",
+                    {
+                        "enum": [
+                            "pending",
+                            "approved",
+                            "denied",
+                            "expired",
+                            "consumed",
+                            "cancelled",
+                        ]
+                    },
+                ),
+                _query("agent", "Only reviews of this agent."),
+                _query(
+                    "limit",
+                    "At most this many (default 100).",
+                    {"type": "integer", "minimum": 1, "maximum": 1000},
+                ),
+            ],
+            "responses": {
+                "200": _json("ReviewList", "Matching reviews."),
+                "422": _problem("A parameter is unknown, repeated or invalid; see `parameter`."),
+            },
+        },
+        ("GET", "/v1/reviews/{review_id}"): {
+            "summary": "Read a review; with `wait`, long-poll until it leaves pending",
+            "parameters": [
+                review_param,
+                _query(
+                    "wait",
+                    "Seconds to wait for a verdict (0 to 60).",
+                    {"type": "number", "minimum": 0, "maximum": 60},
+                ),
+            ],
+            "responses": {
+                "200": _json("Review", "The review (still pending if the wait ran out)."),
+                "404": _problem("No such review (or another agent's)."),
+                "422": _problem("A parameter is unknown, repeated or invalid; see `parameter`."),
+            },
+        },
+        ("POST", "/v1/reviews/{review_id}/approve"): {
+            "summary": "Approve a pending review: allows one identical retry (audited)",
+            **verdict,
+        },
+        ("POST", "/v1/reviews/{review_id}/deny"): {
+            "summary": "Deny a pending review (audited)",
+            **verdict,
+        },
+        ("POST", "/v1/agents/{agent_id}/quarantine"): {
+            "summary": "Quarantine an agent: deny everything, revoke credentials (audited)",
+            "parameters": [agent_param],
+            "requestBody": _body("IncidentReason"),
+            "responses": {
+                "200": _json("Agent", "The quarantined record."),
+                "404": _problem("No such agent."),
+                **_BODY_PROBLEMS,
+            },
+        },
+        ("POST", "/v1/agents/{agent_id}/release"): {
+            "summary": "Release an agent (credentials stay revoked; audited)",
+            "parameters": [agent_param],
+            "requestBody": optional_body,
+            "responses": {
+                "200": _json("Agent", "The released record."),
+                "404": _problem("No such agent."),
+                **_BODY_PROBLEMS,
+            },
+        },
+        ("POST", "/v1/principals/{principal_id}/quarantine"): {
+            "summary": "Deny every request made for a principal (audited)",
+            "parameters": [principal_param],
+            "requestBody": _body("IncidentReason"),
+            "responses": {
+                "200": _json("PrincipalQuarantine", "Quarantined."),
+                **_BODY_PROBLEMS,
+            },
+        },
+        ("POST", "/v1/principals/{principal_id}/release"): {
+            "summary": "Lift a principal quarantine (audited)",
+            "parameters": [principal_param],
+            "requestBody": optional_body,
+            "responses": {
+                "200": _json("PrincipalQuarantine", "Released."),
+                "404": _problem("The principal is not quarantined."),
+                **_BODY_PROBLEMS,
+            },
+        },
+        ("GET", "/v1/emergency"): {
+            "summary": "Whether emergency mode (deny all agents) is on",
+            "responses": {
+                "200": _json("Emergency", "The state."),
+                "422": _problem("This endpoint takes no parameters."),
+            },
+        },
+        ("POST", "/v1/emergency"): {
+            "summary": "Turn emergency mode on or off (audited)",
+            "requestBody": _body("EmergencyInput"),
+            "responses": {"200": _json("Emergency", "The new state."), **_BODY_PROBLEMS},
+        },
+    }
+
+
+# --- token exchange (server/identity_api.py) ---------------------------------------------
+
+FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
+
+
+def _identity_schemas() -> dict[str, Any]:
+    return {
+        "TokenRequest": {
+            "type": "object",
+            "required": ["grant_type", "subject_token", "subject_token_type"],
+            "properties": {
+                "grant_type": {
+                    "type": "string",
+                    "enum": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+                },
+                "subject_token": {"type": "string"},
+                "subject_token_type": {"type": "string"},
+                "actor_token": {"type": "string"},
+                "actor_token_type": {"type": "string"},
+                "scope": {"type": "string"},
+                "audience": {"type": "string"},
+            },
+        },
+        "TokenResponse": {
+            "type": "object",
+            "required": ["access_token", "issued_token_type", "token_type", "expires_in"],
+            "properties": {
+                "access_token": {"type": "string"},
+                "issued_token_type": {"type": "string"},
+                "token_type": {"type": "string"},
+                "expires_in": {"type": "integer", "minimum": 0},
+                "scope": {"type": "string"},
+            },
+        },
+        "OAuthError": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string"},
+                "error_description": {"type": "string"},
+            },
+        },
+        "JWKS": {
+            "type": "object",
+            "required": ["keys"],
+            "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+        },
     }

@@ -52,6 +52,9 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
         ProblemType("unauthorized", 401, "A valid bearer credential is required"),
         ProblemType("forbidden", 403, "This credential's role may not do this"),
         ProblemType("agent-mismatch", 403, "The credential belongs to a different agent"),
+        ProblemType(
+            "principal-mismatch", 400, "The body names another principal than the delegation"
+        ),
         ProblemType("not-found", 404, "Not found"),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
         ProblemType("conflict", 409, "The request conflicts with the current state"),

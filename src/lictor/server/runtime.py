@@ -17,24 +17,36 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lictor.alerts import AlertsConfig, AlertService, build_sinks, load_alerts_config
+from lictor.alerts.sinks import Sink
 from lictor.core.agents import Agent
 from lictor.core.audit.chain import SealedRecord
 from lictor.errors import LictorError
+from lictor.identity.exchange import ensure_token_key
 from lictor.identity.keys import CheckpointSigner, generate_key_file, load_signer
 from lictor.notify.syslog import SyslogSink
 from lictor.server.auth import Authenticator
-from lictor.server.inventory import CachedAgents, inventory_entry
+from lictor.server.identity_api import IdentityServices, open_identity
+from lictor.server.inventory import CachedAgents
 from lictor.server.metrics import Metrics, TrackedAudit
+from lictor.server.policies_api import PolicyReplication, start_policy_lifecycle
 from lictor.service.audit_writer import AuditWriter
 from lictor.service.credentials import Credentials, IssuedCredential
 from lictor.service.events import EventBus
 from lictor.service.governor import Governor
+from lictor.service.inventory import Inventory
+from lictor.service.lifecycle import PolicyLifecycle
 from lictor.service.memory import SystemClock
 from lictor.service.policies import Bundle, load_bundle, load_inventory
 from lictor.service.ports import Clock, CredentialKind, Role
+from lictor.service.response import IncidentResponse, MemoryResponseState, ResponseGate
+from lictor.service.reviews import ReviewService
+from lictor.service.risk import RiskEngine, RiskSettings
 from lictor.service.tracing import DecisionTracing, tracing_for
 from lictor.settings import Settings
 from lictor.store import Store, open_store
+from lictor.store.alerts import SqlDeliveries
+from lictor.store.reviews import SqlResponseState, SqlReviews
 
 log = logging.getLogger("lictor.server")
 
@@ -79,9 +91,22 @@ class Runtime:
         syslog: SyslogSink | None = None,
         tracing: DecisionTracing | None = None,
         events: EventBus | None = None,
+        reviews: ReviewService | None = None,
+        gate: ResponseGate | None = None,
     ) -> None:
         self.settings = settings
         self.events: EventBus = events if events is not None else EventBus()
+        self.reviews = reviews
+        self.response = IncidentResponse(
+            agents=agents,
+            credentials=credentials,
+            state=gate.state if gate is not None else MemoryResponseState(),
+            audit=audit,
+            events=self.events,
+            clock=clock,
+            reviews=reviews,
+            gate=gate,
+        )
         self.clock = clock
         self.store = store
         self.bundle = bundle
@@ -95,6 +120,16 @@ class Runtime:
         self.metrics = metrics
         self.syslog = syslog
         self.tracing = tracing
+        self.alerts: AlertService | None = None  # set by open() when [alerts] has rules
+        self.lifecycle = PolicyLifecycle(
+            store.policies,
+            current=bundle,
+            swap=self._install_bundle,
+            inventory=agents.list,
+            clock=clock,
+        )
+        self.replication: PolicyReplication | None = None  # started by open()
+        self.identity: IdentityServices | None = None  # set by open(): tokens, shadow agents
         self._closed = False
         self._close_lock = threading.Lock()
 
@@ -118,11 +153,14 @@ class Runtime:
         clock = clock if clock is not None else SystemClock()
         bundle = load_bundle(settings.policies)
         inventory = load_inventory(settings.agents) if settings.agents is not None else []
+        alerts_config = load_alerts_config(settings.alerts)
+        alert_sinks = build_sinks(alerts_config)
         ensure_data_dir(settings)
         signer, _ = ensure_signer(settings.checkpoint_key_path)
         store = store if store is not None else open_store(settings.resolved_store_url)
         writer: AuditWriter | None = None
         try:
+            store.database.set_sync(settings.audit_sync)
             store.migrate()
             writer = AuditWriter(
                 store.audit,
@@ -148,14 +186,24 @@ class Runtime:
                 clock=clock,
                 redact_arguments=settings.redact_arguments,
                 tracing=tracing,
+                risk=_risk_engine(settings, store),
             )
             credentials = Credentials(store.credentials, clock)
+            reviews = ReviewService(
+                SqlReviews(store.database),
+                audit,
+                clock,
+                review_seconds=settings.review_seconds,
+                approval_seconds=settings.review_approval_seconds,
+            )
+            gate = ResponseGate(SqlResponseState(store.database))
+            governor.attach_reviews(reviews, gate)
         except BaseException:
             if writer is not None:
                 writer.close()
             store.close()
             raise
-        return cls(
+        runtime = cls(
             settings=settings,
             clock=clock,
             store=store,
@@ -170,7 +218,26 @@ class Runtime:
             metrics=Metrics(audit),
             syslog=syslog,
             tracing=tracing,
+            reviews=reviews,
+            gate=gate,
         )
+        try:
+            runtime.identity = open_identity(runtime)
+        except BaseException:
+            runtime.close()
+            raise
+        runtime.alerts = start_alerts(runtime, alerts_config, alert_sinks)
+        try:
+            start_policy_lifecycle(runtime)
+        except BaseException:
+            runtime.close()
+            raise
+        return runtime
+
+    def _install_bundle(self, bundle: Bundle) -> None:
+        """Make a checked bundle live: new decisions use it, in-flight ones finish."""
+        self.governor.swap_policy(bundle.policy)
+        self.bundle = bundle
 
     def is_ready(self) -> dict[str, bool]:
         """Return each readiness check: the store answers, the audit writer runs."""
@@ -182,6 +249,20 @@ class Runtime:
             if self._closed:
                 return
             self._closed = True
+        if self.identity is not None:
+            try:
+                self.identity.close()  # pending shadow sightings reach the store and trail
+            except LictorError:
+                log.exception("identity services did not close cleanly")
+        if self.replication is not None:
+            self.replication.close()
+        if self.alerts is not None:
+            self.alerts.close()  # first: playbook firings still reach the audit trail
+        if self.governor.risk is not None:
+            try:
+                self.governor.risk.flush(self.clock.now())  # learned baselines survive
+            except LictorError:
+                log.exception("risk baselines not saved at shutdown")
         try:
             self.writer.close(timeout=self.settings.audit_timeout_seconds)
         except LictorError:
@@ -194,6 +275,44 @@ class Runtime:
                 self.syslog.close()
             if self.tracing is not None:
                 self.tracing.shutdown()
+
+
+def start_alerts(
+    runtime: Runtime, config: AlertsConfig, sinks: dict[str, Sink]
+) -> AlertService | None:
+    """Run alert rules and playbooks for this runtime; None when none is configured.
+
+    The service hears every recorded decision (a Governor observer) and every event on
+    ``runtime.events``; both only enqueue, so the decision path never waits for it.
+    """
+    if config.is_empty:
+        for sink in sinks.values():
+            sink.close()
+        return None
+    service = AlertService(
+        config,
+        sinks=sinks,
+        deliveries=SqlDeliveries(runtime.store.database),
+        clock=runtime.clock,
+        bus=runtime.events,
+        policy=lambda: runtime.governor.policy,
+        responder=runtime.response,
+        audit=runtime.audit,
+    )
+    runtime.events.subscribe(service.on_event)
+    runtime.governor.add_observer(service.observe)
+    return service.start()
+
+
+def _risk_engine(settings: Settings, store: Store) -> RiskEngine | None:
+    """The risk engine over the store's shared state, or None when risk is off."""
+    if not settings.risk:
+        return None
+    config = RiskSettings(
+        learning_observations=settings.risk_learning_observations,
+        learning_seconds=settings.risk_learning_seconds,
+    )
+    return RiskEngine(config, store.risk)
 
 
 def _publisher(sink: SyslogSink) -> Callable[[Sequence[SealedRecord]], None]:
@@ -227,25 +346,8 @@ def seed_inventory(
     Raises:
         StoreError: the store or the audit trail failed.
     """
-    changed = 0
-    for agent in records:
-        before = agents.store.get(agent.id)
-        if before == agent:
-            continue
-        audit.append(
-            inventory_entry(
-                action="put",
-                agent_id=agent.id,
-                before=before,
-                after=agent,
-                at=clock.now(),
-                actor=INVENTORY_FILE_ACTOR,
-                credential_id=None,
-                source=source,
-            )
-        )
-        agents.put(agent)
-        changed += 1
+    plan = Inventory(agents, audit, clock).apply(records, actor=INVENTORY_FILE_ACTOR, source=source)
+    changed = len(plan.changes)
     if changed:
         log.info("inventory file %s: %d agent records added or changed", source, changed)
     return changed
@@ -279,6 +381,7 @@ def initialize(
     clock = clock if clock is not None else SystemClock()
     ensure_data_dir(settings)
     signer, created = ensure_signer(settings.checkpoint_key_path)
+    ensure_token_key(settings.token_key_path)
     store = open_store(settings.resolved_store_url)
     store_url = store.database.description
     try:

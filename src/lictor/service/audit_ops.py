@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from lictor.core.audit.chain import (
@@ -33,6 +34,7 @@ from lictor.core.audit.chain import (
 )
 from lictor.core.audit.merkle import HASH_SIZE, inclusion_proof, verify_inclusion
 from lictor.errors import AuditIntegrityError, NotFound
+from lictor.service.events import Event, EventBus, EventKind, Severity
 from lictor.service.ports import AuditStore
 
 __all__ = [
@@ -414,3 +416,16 @@ def _hashes(value: object, index: int) -> list[bytes]:
 def proof_to_json(proof: Mapping[str, Any]) -> str:
     """Return a proof as indented JSON text, the form ``lictor audit prove`` prints."""
     return json.dumps(proof, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def announce_verification_failure(events: EventBus, report: VerifyReport, at: datetime) -> None:
+    """Tell the security team a verification failed: the trail may have been tampered with."""
+    events.emit(
+        Event(
+            kind=EventKind.AUDIT_VERIFICATION_FAILED,
+            at=at,
+            severity=Severity.CRITICAL,
+            summary=f"audit trail verification failed: {report.error}",
+            details={"error": report.error, "first_bad_seq": report.error_index},
+        )
+    )

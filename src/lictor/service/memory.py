@@ -72,6 +72,18 @@ class MemoryAgents:
         """Remove a record; return whether it existed."""
         return self._agents.pop(AgentId(agent_id), None) is not None
 
+    def put_if(self, agent: Agent, expected_version: int | None) -> bool:
+        """Write only if the stored version is ``expected_version`` (None: absent)."""
+        with _AGENTS_LOCK:
+            current = self._agents.get(agent.id)
+            if (current.version if current is not None else None) != expected_version:
+                return False
+            self._agents[agent.id] = agent
+            return True
+
+
+_AGENTS_LOCK = threading.Lock()
+
 
 class MemorySessions:
     """Session state in a bounded LRU dict (old sessions are forgotten first)."""
@@ -276,3 +288,26 @@ class MemoryCredentials:
                 credential = replace(credential, revoked_at=at)
                 self._items[credential_id] = (credential, secret_hash)
             return credential
+
+    def expire(self, credential_id: str, at: datetime) -> Credential:
+        """Set ``expires_at`` unless an earlier one is set."""
+        with self._lock:
+            found = self._items.get(credential_id)
+            if found is None:
+                raise NotFound("credential", credential_id)
+            credential, secret_hash = found
+            if credential.expires_at is None or at < credential.expires_at:
+                credential = replace(credential, expires_at=at)
+                self._items[credential_id] = (credential, secret_hash)
+            return credential
+
+    def record_use(self, used: Mapping[str, datetime]) -> None:
+        """Set ``last_used_at`` where later than the stored one; unknown ids are skipped."""
+        with self._lock:
+            for credential_id, at in used.items():
+                found = self._items.get(credential_id)
+                if found is None:
+                    continue
+                credential, secret_hash = found
+                if credential.last_used_at is None or at > credential.last_used_at:
+                    self._items[credential_id] = (replace(credential, last_used_at=at), secret_hash)

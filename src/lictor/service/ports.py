@@ -6,7 +6,8 @@ ones live in :mod:`lictor.store`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,6 +17,7 @@ from lictor.core.agents import Agent
 from lictor.core.audit.chain import Checkpoint, SealedRecord
 from lictor.core.decisions import format_time
 from lictor.core.policy import SessionFacts
+from lictor.core.risk.session import SessionState
 
 
 class Clock(Protocol):
@@ -155,6 +157,15 @@ class AgentStore(Protocol):
         """Remove a record; return whether it existed."""
         ...
 
+    def put_if(self, agent: Agent, expected_version: int | None) -> bool:
+        """Write ``agent`` only if the stored record has ``expected_version``.
+
+        ``expected_version`` None means "only if there is no record". Returns whether
+        it wrote; a False is a lost race (someone else changed the record), never an
+        error. Atomic across processes sharing the store.
+        """
+        ...
+
 
 class CredentialKind(StrEnum):
     """Who holds a credential: an agent, or a person operating Lictor."""
@@ -183,11 +194,17 @@ class Credential:
     created_at: datetime
     revoked_at: datetime | None = None
     description: str = ""
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
 
     @property
     def is_active(self) -> bool:
-        """True until revoked."""
+        """True until revoked (an expiry is checked against a clock: :meth:`is_valid_at`)."""
         return self.revoked_at is None
+
+    def is_valid_at(self, now: datetime) -> bool:
+        """True if not revoked and not past ``expires_at`` (the end of a rotation overlap)."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
     def to_json(self) -> dict[str, Any]:
         """Return the wire form (no secret, no hash)."""
@@ -199,6 +216,8 @@ class Credential:
             "created_at": format_time(self.created_at),
             "revoked_at": format_time(self.revoked_at) if self.revoked_at else None,
             "description": self.description,
+            "expires_at": format_time(self.expires_at) if self.expires_at else None,
+            "last_used_at": format_time(self.last_used_at) if self.last_used_at else None,
         }
 
 
@@ -219,4 +238,64 @@ class CredentialStore(Protocol):
 
     def revoke(self, credential_id: str, at: datetime) -> Credential:
         """Mark revoked (idempotent); raise NotFound if unknown."""
+        ...
+
+    def expire(self, credential_id: str, at: datetime) -> Credential:
+        """Make the credential stop working at ``at`` (an earlier expiry is kept)."""
+        ...
+
+    def record_use(self, used: Mapping[str, datetime]) -> None:
+        """Set ``last_used_at`` of each credential id (a later stored time is kept)."""
+        ...
+
+
+# --- risk state (docs/risk.md) ------------------------------------------------------------
+
+
+class WindowTransaction(Protocol):
+    """One atomic read-then-record of sliding-window events (see ``RiskStore.counting``)."""
+
+    def totals(self, series: str, scope_key: str, since: datetime) -> tuple[int, float]:
+        """Return the count and the sum of amounts of the series' events at or after ``since``."""
+        ...
+
+    def add(
+        self, series: str, scope_key: str, at: datetime, amount: float, keep_seconds: int
+    ) -> None:
+        """Record one event; events older than ``keep_seconds`` before ``at`` may go."""
+        ...
+
+
+class RiskStore(Protocol):
+    """Session state, baselines and window events, shared by every replica.
+
+    ``update_session`` is an atomic read-modify-write of one session. ``counting`` holds
+    the locks of the given series keys (other replicas wait) for the whole block, so a
+    budget read, the decision and the event it adds cannot interleave with another's.
+    """
+
+    def session(self, session_id: str) -> SessionState | None:
+        """Return the stored state of a session, or None."""
+        ...
+
+    def session_version(self, session_id: str) -> int | None:
+        """Return the stored state's version (cheap), or None."""
+        ...
+
+    def update_session(
+        self, session_id: str, change: Callable[[SessionState], SessionState], at: datetime
+    ) -> SessionState:
+        """Apply ``change`` to the stored state (empty if none) atomically; return the result."""
+        ...
+
+    def baseline(self, agent_id: str) -> Mapping[str, Any] | None:
+        """Return the stored baseline JSON of an agent, or None."""
+        ...
+
+    def save_baseline(self, agent_id: str, data: Mapping[str, Any], at: datetime) -> None:
+        """Store an agent's baseline JSON (last writer wins)."""
+        ...
+
+    def counting(self, lock_keys: Sequence[str]) -> AbstractContextManager[WindowTransaction]:
+        """Return a transaction holding the locks of ``lock_keys`` until it ends."""
         ...

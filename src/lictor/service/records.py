@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from lictor.core.audit.canonical import canonical_json
-from lictor.core.decisions import Decision, ResultReport, format_time
+from lictor.core.decisions import Decision, ReasonCode, ResultReport, format_time
+from lictor.core.policy import SessionFacts
 from lictor.core.requests import ActionRequest
 
 ENTRY_VERSION = 1
@@ -33,15 +34,47 @@ def decision_entry(
     credential_id: str | None = None,
     redact_arguments: bool = False,
     source: str | None = None,
+    session: SessionFacts | None = None,
 ) -> dict[str, Any]:
     """Return the audit entry for one decision.
 
     With ``redact_arguments`` the arguments are replaced by their digest; the digest
     itself is then inside the hashed record, so a later claim about what the arguments
     were can still be checked against the trail.
+
+    ``session`` is what the session had done when the decision was made (labels, per-tool
+    counters, calls): with it a backtest replays the request exactly as it was decided.
+    Entries written before it was recorded lack the key. A decision in monitor mode (an
+    allow given in place of what the policy decided) says so with ``enforced: false``
+    and ``would_be``, the outcome the policy decided.
     """
     wire = request.to_json()
     arguments = wire["arguments"]
+    entry = _decision_fields(
+        request, decision, wire, arguments, credential_id, redact_arguments, source
+    )
+    if session is not None:
+        entry["session"] = {
+            "labels": sorted(session.labels),
+            "counters": dict(session.counters),
+            "calls": session.calls,
+        }
+    monitor = next((r for r in decision.reasons if r.code is ReasonCode.MONITOR), None)
+    if monitor is not None:
+        entry["enforced"] = False
+        entry["would_be"] = monitor.effect.value
+    return entry
+
+
+def _decision_fields(
+    request: ActionRequest,
+    decision: Decision,
+    wire: dict[str, Any],
+    arguments: Any,
+    credential_id: str | None,
+    redact_arguments: bool,
+    source: str | None,
+) -> dict[str, Any]:
     return {
         "v": ENTRY_VERSION,
         "kind": "decision",
@@ -101,4 +134,104 @@ def rejected_entry(
         "problem": problem,
         "pointer": pointer,
         "source": source,
+    }
+
+
+def review_entry(action: str, review: Any, *, at: datetime) -> dict[str, Any]:
+    """Return the audit entry for one step of a review (opened, approved, ..., cancelled).
+
+    ``review`` is a :class:`lictor.service.reviews.Review` (typed loosely here, because
+    that module builds on this one). The binding is repeated in every step, so each
+    record can be read on its own.
+    """
+    return {
+        "v": ENTRY_VERSION,
+        "kind": "review",
+        "action": action,
+        "at": format_time(at),
+        "review_id": review.review_id,
+        "decision_id": review.decision_id,
+        "agent_id": review.agent_id,
+        "principal_id": review.principal_id,
+        "tool": review.tool,
+        "arguments_digest": review.arguments_digest,
+        "policy_version": review.policy_version,
+        "status": review.status.value,
+        "expires_at": format_time(review.expires_at),
+        "reviewer": review.reviewer,
+        "comment": review.comment,
+        "consumed_by": review.consumed_by,
+    }
+
+
+def incident_entry(
+    action: str,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str,
+    agent_id: str | None = None,
+    principal_id: str | None = None,
+    status_before: str | None = None,
+    status_after: str | None = None,
+    revoked_credentials: list[str] | None = None,
+    cancelled_reviews: list[str] | None = None,
+) -> dict[str, Any]:
+    """Return the audit entry for an incident response step (quarantine, release, ...)."""
+    return {
+        "v": ENTRY_VERSION,
+        "kind": "incident",
+        "action": action,
+        "at": format_time(at),
+        "agent_id": agent_id,
+        "principal_id": principal_id,
+        "actor": actor,
+        "reason": reason,
+        "status_before": status_before,
+        "status_after": status_after,
+        "revoked_credentials": list(revoked_credentials or []),
+        "cancelled_reviews": list(cancelled_reviews or []),
+    }
+
+
+def agent_change_entry(
+    *,
+    action: str,
+    agent_id: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    at: datetime,
+    actor: str,
+    credential_id: str | None = None,
+    source: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """Return the audit entry for one inventory change: who changed what, from what to what.
+
+    ``before`` and ``after`` are the records' wire forms (None when the record did not
+    exist, or no longer does); ``changed`` names the fields that differ (every field
+    when the record is created or removed; never the version stamp alone), so a reader
+    need not diff them.
+    """
+    if before is None or after is None:
+        changed = sorted((after if after is not None else before) or {})
+    else:
+        changed = sorted(
+            k
+            for k in before.keys() | after.keys()
+            if before.get(k) != after.get(k) and k not in ("updated_at", "updated_by", "version")
+        )
+    return {
+        "v": ENTRY_VERSION,
+        "kind": "agent_change",
+        "action": action,
+        "at": format_time(at),
+        "agent_id": agent_id,
+        "actor": actor,
+        "credential_id": credential_id,
+        "source": source,
+        "reason": reason,
+        "changed": changed,
+        "before": dict(before) if before is not None else None,
+        "after": dict(after) if after is not None else None,
     }

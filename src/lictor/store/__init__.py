@@ -25,8 +25,18 @@ from lictor.store.agents import SqlAgents
 from lictor.store.audit import SqlAuditStore
 from lictor.store.credentials import SqlCredentials
 from lictor.store.database import MIGRATION_LOCK, Database, connect
+from lictor.store.policies import SqlPolicyVersions
+from lictor.store.risk import SqlRiskStore
 
-__all__ = ["SqlAgents", "SqlAuditStore", "SqlCredentials", "Store", "open_store"]
+__all__ = [
+    "SqlAgents",
+    "SqlAuditStore",
+    "SqlCredentials",
+    "SqlPolicyVersions",
+    "SqlRiskStore",
+    "Store",
+    "open_store",
+]
 
 MIGRATIONS: Final = Path(__file__).parent / "migrations"
 """The Alembic script directory, shipped inside the package."""
@@ -49,6 +59,16 @@ class Store:
     agents: AgentStore
     credentials: CredentialStore
     database: Database
+
+    @property
+    def policies(self) -> SqlPolicyVersions:
+        """Stored policy versions and the active pointer (``lictor.service.lifecycle``)."""
+        return SqlPolicyVersions(self.database)
+
+    @property
+    def risk(self) -> SqlRiskStore:
+        """Risk state: sessions, baselines, window events (``lictor.service.risk``)."""
+        return SqlRiskStore(self.database)
 
     @property
     def engine(self) -> Engine:

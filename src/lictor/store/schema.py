@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -33,10 +34,19 @@ from sqlalchemy import (
 __all__ = [
     "UtcDateTime",
     "agents",
+    "alert_deliveries",
     "audit_checkpoints",
     "audit_records",
     "credentials",
+    "emergency_mode",
     "metadata",
+    "policy_active",
+    "policy_versions",
+    "principal_quarantines",
+    "reviews",
+    "risk_baselines",
+    "risk_sessions",
+    "risk_window_events",
 ]
 
 # On SQLite, a column declared exactly INTEGER PRIMARY KEY is the rowid: the table is
@@ -148,5 +158,128 @@ credentials = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
     Column("description", Text, nullable=False),
+    # Added by revision 0002: the end of a rotation overlap, and batched last use.
+    Column("expires_at", UtcDateTime),
+    Column("last_used_at", UtcDateTime),
     Index("ix_credentials_subject", "subject"),
+)
+
+# --- reviews and incident response (migration 0003) ---------------------------------------
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("decision_id", Text, nullable=False),
+    Column("agent_id", Text, nullable=False),
+    Column("principal_id", Text),
+    Column("tool", Text, nullable=False),
+    Column("arguments_digest", Text, nullable=False),
+    Column("policy_version", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime),
+    Column("reviewer", Text),
+    Column("comment", Text),
+    Column("approved_until", UtcDateTime),
+    Column("consumed_at", UtcDateTime),
+    Column("consumed_by", Text),
+    Column("request", Text, nullable=False),  # JSON: the request, as the audit entry has it
+    Column("reasons", Text, nullable=False),  # JSON: the reasons of the review decision
+    Index("ix_reviews_status", "status", "expires_at"),
+    Index("ix_reviews_binding", "agent_id", "tool", "arguments_digest"),
+)
+
+principal_quarantines = Table(
+    "principal_quarantines",
+    metadata,
+    Column("principal_id", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# At most one row (id 1): present means every agent request is denied.
+emergency_mode = Table(
+    "emergency_mode",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("reason", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+)
+
+# One row per (alert, sink): the delivery log behind `lictor alerts deliveries`.
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("alert_id", Text, nullable=False),
+    Column("sink", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("alert", Text, nullable=False),  # JSON: the alert as sinks receive it
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_alert_deliveries_status", "status", "created_at"),
+)
+
+# Every policy bundle ever loaded, by content digest, with its files so any version can
+# be re-materialised (replicas load the active one from here).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("digest", Text, primary_key=True),  # sha256:<hex>, the bundle's version
+    Column("author", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Column("rule_count", Integer, nullable=False),
+    Column("files", Text, nullable=False),  # JSON: {relative path: YAML text}
+    Index("ix_policy_versions_loaded_at", "loaded_at"),
+)
+
+# At most one row (id 1): the version every replica should run.
+policy_active = Table(
+    "policy_active",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("digest", Text, nullable=False),
+    Column("activated_at", UtcDateTime, nullable=False),
+    Column("activated_by", Text, nullable=False),
+)
+
+# --- risk state (migration 0005, docs/risk.md) ----------------------------------------------
+
+# One row per agent: Baseline.to_json(), bounded by BaselineConfig's capacities.
+risk_baselines = Table(
+    "risk_baselines",
+    metadata,
+    Column("agent_id", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per session: SessionState.to_json(); ``version`` lets replicas skip re-reading it.
+risk_sessions = Table(
+    "risk_sessions",
+    metadata,
+    Column("session_id", Text, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_risk_sessions_updated_at", "updated_at"),
+)
+
+# One row per allowed call per window series it adds to; pruned past the longest window.
+risk_window_events = Table(
+    "risk_window_events",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("series", Text, nullable=False),
+    Column("scope_key", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("amount", Float, nullable=False),
+    Index("ix_risk_window_events_series", "series", "scope_key", "at"),
 )

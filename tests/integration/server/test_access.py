@@ -13,7 +13,12 @@ from server.support import Tokens, bearer, problem_type, slug
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-PATH_VALUES = {"decision_id": "01NOSUCHDECISION0000000000", "agent_id": "payments-bot"}
+PATH_VALUES = {
+    "decision_id": "01NOSUCHDECISION0000000000",
+    "agent_id": "payments-bot",
+    "review_id": "01NOSUCHREVIEW000000000000",
+    "principal_id": "emma@corp.example",
+}
 PROTECTED = [e for e in ENDPOINTS if e.roles is not None]
 FORBIDDEN = [(e, role) for e in PROTECTED for role in Role if role not in (e.roles or ())]
 
@@ -28,7 +33,8 @@ def endpoint_id(endpoint: Endpoint) -> str:
 
 def test_every_route_but_health_needs_a_credential() -> None:
     open_routes = {e.path for e in ENDPOINTS if e.roles is None}
-    assert open_routes == {"/healthz", "/readyz"}
+    # Lictor's public token keys are public by design: verifiers fetch them anonymously.
+    assert open_routes == {"/healthz", "/readyz", "/.well-known/jwks.json"}
 
 
 async def test_role_matrix_from_the_one_table(client: httpx.AsyncClient, tokens: Tokens) -> None:
@@ -54,8 +60,10 @@ async def test_role_matrix_from_the_one_table(client: httpx.AsyncClient, tokens:
 
 
 def test_matrix_covers_every_forbidden_pair() -> None:
-    # Guards the table itself: each route is closed to at least one role but openapi.
-    assert {e.name for e, _ in FORBIDDEN} == {e.name for e in PROTECTED} - {"openapi"}
+    # Guards the table itself: each route is closed to at least one role but openapi, and
+    # reading one review (an agent reads its own; the handler checks whose it is).
+    open_to_all = {"openapi", "get_review"}
+    assert {e.name for e, _ in FORBIDDEN} == {e.name for e in PROTECTED} - open_to_all
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from lictor.core.audit.chain import SealedRecord, verify_chain
 from lictor.identity.keys import verifier_from_public_pem
 from lictor.server.runtime import Runtime
 from lictor.service.audit_ops import verify_proof
+from lictor.service.events import Event, EventKind, Severity
 from lictor.store.schema import audit_records
 from server.support import Tokens, bearer, problem_type, slug
 
@@ -81,7 +82,7 @@ async def test_filters_select_matching_records(
     assert tools(await query(client, tokens, "principal=emma%40corp.example")) == ["send_money"]
     one = await query(client, tokens, f"decision_id={decisions[1]['decision_id']}")
     assert tools(one) == ["get_balance"]
-    inventory = await query(client, tokens, "kind=inventory")
+    inventory = await query(client, tokens, "kind=agent_change")
     assert len(inventory["records"]) == INVENTORY_SEEDS
     assert (await query(client, tokens, "since=2026-11-25T09:00:00Z&kind=decision"))[
         "records"
@@ -139,9 +140,16 @@ async def test_verify_finds_a_record_edited_in_the_database(
             .where(audit_records.c.seq == target.seq)
             .values(payload=json.dumps(forged))
         )
+    seen: list[Event] = []
+    runtime.events.subscribe(seen.append)
     report = (await client.get("/v1/audit/verify", headers=bearer(tokens.admin))).json()
     assert report["ok"] is False
     assert report["error_index"] == target.seq
+    # The security team hears of it: a critical event the alert rules can route.
+    [event] = seen
+    assert event.kind is EventKind.AUDIT_VERIFICATION_FAILED
+    assert event.severity is Severity.CRITICAL
+    assert event.details["first_bad_seq"] == target.seq
 
 
 async def test_export_streams_sealed_jsonl_and_ocsf(

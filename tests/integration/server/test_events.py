@@ -72,3 +72,20 @@ async def test_people_cannot_write_agent_events(client: httpx.AsyncClient, token
         "/v1/events", json={"event": "unknown_tool", "problem": "x"}, headers=bearer(tokens.admin)
     )
     assert response.status_code == 403
+
+
+async def test_acting_as_another_agent_is_credential_misuse(
+    client: httpx.AsyncClient, tokens: Tokens, runtime: Runtime
+) -> None:
+    seen: list[Event] = []
+    runtime.events.subscribe(seen.append)
+    response = await client.post(
+        "/v1/decide",
+        json={"agent_id": "expense-helper", "tool": "list_invoices"},
+        headers=bearer(tokens.agent),
+    )
+    assert response.status_code == 403
+    [event] = seen
+    assert event.kind.value == "credential_misuse"
+    assert event.agent_id == "payments-bot"
+    assert event.details["claimed"] == "expense-helper"

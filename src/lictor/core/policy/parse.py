@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from lictor.core.decisions import Outcome
@@ -21,7 +22,7 @@ from lictor.errors import PolicyError
 Locate = Callable[[str], tuple[int, int] | None]
 
 RULE_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}\Z")
-DOCUMENT_KEYS = frozenset({"settings", "rules", "tests", "description"})
+DOCUMENT_KEYS = frozenset({"settings", "rules", "tests", "description", "mode"})
 RULE_KEYS = frozenset(
     {"id", "description", "match", "when", "effect", "message", "mode", "severity"}
 )
@@ -61,8 +62,9 @@ def parse_document(
     """Parse one policy document into its rules and its ``settings`` mapping.
 
     A document is a mapping with optional keys ``rules`` (list), ``settings`` (mapping),
-    ``tests`` (validated by the test runner) and ``description``. An empty document is
-    allowed and holds no rules.
+    ``tests`` (validated by the test runner), ``description`` and ``mode`` (``shadow``
+    makes every rule of the document a shadow rule). An empty document is allowed and
+    holds no rules.
 
     Raises:
         PolicyError: the first problem, with file, line, column and rule id when known.
@@ -83,6 +85,14 @@ def parse_document(
     if tz is not None and (not isinstance(tz, str) or not tz):
         raise err.at("/settings/timezone", "timezone must be an IANA name such as Europe/Berlin")
     rules = parse_rules(data.get("rules"), source=source, locate=locate)
+    # ``mode: shadow`` at the top of a file puts every rule of it in shadow: a new
+    # policy pack (or a one-file bundle) is trialled whole, then switched to enforce.
+    try:
+        file_mode = Mode(data.get("mode", Mode.ENFORCE.value))
+    except (ValueError, TypeError):
+        raise err.at("/mode", "mode must be enforce or shadow") from None
+    if file_mode is Mode.SHADOW:
+        rules = [replace(rule, mode=Mode.SHADOW) for rule in rules]
     return rules, dict(settings)
 
 
