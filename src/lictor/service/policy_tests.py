@@ -187,12 +187,19 @@ def _case(doc: Document, ptr: str, item: object) -> TestCase:
     )
 
 
+# What a case may say about the session: the facts risk state fills in a live decision
+# (labels, counters, untrusted destinations, whether the call has side effects).
+_SESSION_KEYS = frozenset(
+    {"id", "labels", "counters", "calls", "untrusted_destinations", "side_effecting"}
+)
+
+
 def _session(doc: Document, ptr: str, data: object) -> SessionFacts:
     if data is None:
         return SessionFacts()
     if not isinstance(data, dict):
         raise _err(doc, ptr, "session must be a mapping of labels, counters, calls")
-    unknown = sorted(set(data) - {"id", "labels", "counters", "calls"})
+    unknown = sorted(set(data) - _SESSION_KEYS)
     if unknown:
         raise _err(doc, f"{ptr}/{unknown[0]}", f"unknown field {unknown[0]!r}")
     labels = data.get("labels") or []
@@ -206,8 +213,21 @@ def _session(doc: Document, ptr: str, data: object) -> SessionFacts:
         raise _err(doc, f"{ptr}/counters", "counters must map tool names to integers")
     if not isinstance(calls, int) or isinstance(calls, bool):
         raise _err(doc, f"{ptr}/calls", "calls must be an integer")
+    untrusted = data.get("untrusted_destinations") or []
+    if not isinstance(untrusted, list) or not all(isinstance(x, str) for x in untrusted):
+        raise _err(
+            doc, f"{ptr}/untrusted_destinations", "untrusted_destinations must be a list of strings"
+        )
+    side_effecting = data.get("side_effecting", False)
+    if not isinstance(side_effecting, bool):
+        raise _err(doc, f"{ptr}/side_effecting", "side_effecting must be true or false")
     return SessionFacts(
-        id=str(data.get("id", "")), labels=frozenset(labels), counters=counters, calls=calls
+        id=str(data.get("id", "")),
+        labels=frozenset(labels),
+        counters=counters,
+        calls=calls,
+        untrusted_destinations=tuple(untrusted),
+        side_effecting=side_effecting,
     )
 
 
