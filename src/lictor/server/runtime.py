@@ -46,6 +46,7 @@ from lictor.service.tracing import DecisionTracing, tracing_for
 from lictor.settings import Settings
 from lictor.store import Store, open_store
 from lictor.store.alerts import SqlDeliveries
+from lictor.store.notify import CREDENTIALS_CHANNEL, ChangeListener
 from lictor.store.reviews import SqlResponseState, SqlReviews
 
 log = logging.getLogger("lictor.server")
@@ -130,6 +131,7 @@ class Runtime:
         )
         self.replication: PolicyReplication | None = None  # started by open()
         self.identity: IdentityServices | None = None  # set by open(): tokens, shadow agents
+        self.revocations: ChangeListener | None = None  # set by open() on PostgreSQL
         self._closed = False
         self._close_lock = threading.Lock()
 
@@ -227,6 +229,11 @@ class Runtime:
             runtime.close()
             raise
         runtime.alerts = start_alerts(runtime, alerts_config, alert_sinks)
+        if store.database.is_postgresql:
+            # Revocations on any replica (or from the CLI) reach this one's cache at once.
+            runtime.revocations = ChangeListener(
+                settings.resolved_store_url, CREDENTIALS_CHANNEL, runtime.authenticator.forget
+            ).start()
         try:
             start_policy_lifecycle(runtime)
         except BaseException:
@@ -254,6 +261,8 @@ class Runtime:
                 self.identity.close()  # pending shadow sightings reach the store and trail
             except LictorError:
                 log.exception("identity services did not close cleanly")
+        if self.revocations is not None:
+            self.revocations.close()
         if self.replication is not None:
             self.replication.close()
         if self.alerts is not None:

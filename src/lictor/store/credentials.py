@@ -16,6 +16,7 @@ from sqlalchemy import Row, or_, select, update
 from lictor.errors import Conflict, NotFound
 from lictor.service.ports import Credential, CredentialKind, Role
 from lictor.store.database import Database
+from lictor.store.notify import CREDENTIALS_CHANNEL, notify
 from lictor.store.schema import credentials
 
 __all__ = ["SqlCredentials"]
@@ -107,6 +108,8 @@ class SqlCredentials:
                 .values(revoked_at=at)
             )
             row = connection.execute(select(*_COLUMNS).where(table.id == credential_id)).first()
+            if row is not None:
+                notify(connection, CREDENTIALS_CHANNEL, _credential(row).subject)
         if row is None:
             raise NotFound("credential", credential_id)
         return _credential(row)
@@ -129,6 +132,8 @@ class SqlCredentials:
                 .values(expires_at=at)
             )
             row = connection.execute(select(*_COLUMNS).where(table.id == credential_id)).first()
+            if row is not None:
+                notify(connection, CREDENTIALS_CHANNEL, _credential(row).subject)
         if row is None:
             raise NotFound("credential", credential_id)
         return _credential(row)
