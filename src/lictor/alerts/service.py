@@ -396,6 +396,7 @@ class AlertService:
     def _dispatch(self, rule: AlertRule, alert: Mapping[str, Any], now: datetime) -> None:
         self.alerts_sent += 1
         names = rule.sinks or tuple(self._workers)
+        self._record_alert(alert, names)
         for name in names:
             delivery = new_delivery(alert, name, now)
             try:
@@ -403,6 +404,37 @@ class AlertService:
             except LictorError:
                 log.exception("cannot write the alert delivery log; delivering anyway")
             self._workers[name].submit(delivery)
+
+    def _record_alert(self, alert: Mapping[str, Any], sinks: tuple[str, ...]) -> None:
+        """Put the alert on the audit trail, so forensics (the timeline) shows what was raised.
+
+        Runs on the alerts thread, never on the decision path; if the trail cannot take it,
+        the alert still goes out and the failure is logged.
+        """
+        if self._audit is None:
+            return
+        entry = {
+            "v": ENTRY_VERSION,
+            "kind": "alert",
+            "at": alert["created_at"],
+            "alert_id": alert["alert_id"],
+            "type": alert["type"],
+            "rule": alert["rule"],
+            "severity": alert["severity"],
+            "summary": alert["title"],
+            "event": alert["kind"],
+            "agent_id": alert["agent_id"],
+            "principal_id": alert["principal_id"],
+            "policy_rule": alert["policy_rule"],
+            "decision_id": alert["decision_id"],
+            "dedup_key": alert["dedup_key"],
+            "suppressed": alert["suppressed"],
+            "sinks": list(sinks),
+        }
+        try:
+            self._audit.append(entry)
+        except LictorError:
+            log.critical("audit store unavailable; alert %s not recorded", alert["alert_id"])
 
     def _fire(self, firing: Firing) -> None:
         playbook = firing.playbook

@@ -271,6 +271,11 @@ def summarize(payload: Mapping[str, Any]) -> str:
         return (
             f"inventory {payload.get('action')} by {payload.get('actor')}{status} [{changed}]{why}"
         )
+    if kind == "alert":
+        return (
+            f"alert {payload.get('severity')} ({payload.get('rule')}): {payload.get('summary')}"
+            f" -> {', '.join(payload.get('sinks') or []) or 'no sink'}"
+        )
     if kind == "rejected":
         return f"rejected request: {payload.get('problem')}"
     text = payload.get("summary") or payload.get("action") or payload.get("message") or ""

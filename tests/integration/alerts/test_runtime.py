@@ -106,6 +106,10 @@ def test_a_canary_call_quarantines_the_agent_through_incident_response(
             [entry] = [
                 r.payload for r in runtime.store.audit.query(AuditQuery(kind="playbook")).records
             ]
+            # The alert itself is on the trail too, under the agent: forensics shows it.
+            [recorded] = [
+                r.payload for r in runtime.store.audit.query(AuditQuery(kind="alert")).records
+            ]
         finally:
             runtime.close()
         alert = json.loads(receiver.requests.get(timeout=5).body)
@@ -115,6 +119,9 @@ def test_a_canary_call_quarantines_the_agent_through_incident_response(
     assert entry["decision_id"] == canary.decision_id
     assert entry["result"] == "ok"
     assert alert["kind"] == "playbook_triggered"
+    assert recorded["alert_id"] == alert["alert_id"]
+    assert recorded["agent_id"] == "bot"
+    assert recorded["sinks"] == ["soc"]
     assert alert["event"]["details"]["result"] == "ok"
     again = open_store(store_url)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import anyio
 import httpx
 import pytest
 
@@ -165,3 +166,53 @@ async def test_actions_are_bound_to_their_roles(
     agent = runtime.store.agents.get("payments-bot")
     assert agent is not None
     assert agent.status.value == "quarantined"
+
+
+async def test_admin_adopts_a_shadow_agent_and_rotates_a_credential(
+    client: httpx.AsyncClient, tokens: Tokens, runtime: Runtime
+) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    refused = await client.post(
+        "/v1/decide", json={"tool": "http_get"}, headers=bearer(tokens.unknown_agent)
+    )
+    assert refused.json()["outcome"] == "deny"
+    for _ in range(100):  # sightings are written by a background thread
+        if runtime.store.agents.get("ghost-bot") is not None:
+            break
+        await anyio.sleep(0.05)
+    admin = session(tokens.admin)
+    page = await client.get("/ui/agents/ghost-bot", headers=admin)
+    assert "Adopt this shadow agent" in page.text
+    token = csrf_of(page.text)
+    adopted = await client.post(
+        "/ui/agents/ghost-bot/adopt",
+        content=f"csrf={token}&owner=web-team&purpose=crawl+docs&tools=http_get&tier=low".encode(),
+        headers={**form, **admin},
+    )
+    assert adopted.status_code == 303
+    agent = runtime.store.agents.get("ghost-bot")
+    assert agent is not None
+    assert agent.status.value == "active"
+    assert agent.owner == "web-team"
+    assert agent.allowed_tools == ("http_get",)
+    [credential] = runtime.store.credentials.list("ghost-bot")
+    rotated = await client.post(
+        f"/ui/agents/ghost-bot/credentials/{credential.id}",
+        content=f"csrf={token}&action=rotate".encode(),
+        headers={**form, **admin},
+    )
+    assert rotated.status_code == 200
+    new_token = re.search(r'id="new-token" readonly value="([^"]+)"', rotated.text)
+    assert new_token is not None
+    # The old token stops working; the new one decides.
+    old = await client.post(
+        "/v1/decide", json={"tool": "http_get"}, headers=bearer(tokens.unknown_agent)
+    )
+    assert old.status_code == 401
+    fresh = await client.post(
+        "/v1/decide", json={"tool": "http_get"}, headers=bearer(new_token.group(1))
+    )
+    assert fresh.status_code == 200
+    # Decided as a registered agent now (the finance rules grant it nothing), not a shadow.
+    assert "lictor/shadow-agent" not in [r["rule"] for r in fresh.json()["reasons"]]
+    assert "lictor/shadow-agent" in [r["rule"] for r in refused.json()["reasons"]]

@@ -25,9 +25,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from lictor.core.agents import Agent
+from lictor.core.agents import Agent, RiskTier
 from lictor.core.decisions import format_time, parse_time
-from lictor.errors import AuthError, Conflict, Forbidden, LictorError, NotFound
+from lictor.core.risk.arguments import find_destinations
+from lictor.errors import AuthError, Conflict, Forbidden, LictorError, NotFound, PolicyError
 from lictor.identity.keys import verifier_from_public_pem
 from lictor.server.auth import ADMIN_ONLY, AUDITORS, READERS, REVIEWERS
 from lictor.server.problems import HTTPProblem
@@ -47,6 +48,7 @@ from lictor.service.audit_ops import (
     verify_trail,
 )
 from lictor.service.exports import iter_records, ocsf_event
+from lictor.service.inventory import Inventory
 from lictor.service.policies import Bundle
 from lictor.service.policy_tests import TestResult, collect_cases, run_cases
 from lictor.service.ports import AuditQuery, Credential, Role
@@ -316,7 +318,7 @@ class Ui:
             shadow=shadow,
             trail_size=size,
             last_verify=self.last_verify,
-            extras=_extras(runtime),
+            extras=await anyio.to_thread.run_sync(_extras, runtime),
         )
 
     # -- inventory ----------------------------------------------------------------------
@@ -372,6 +374,12 @@ class Ui:
             return self.render("error.html", 404, message=f"no agent {agent_id!r}", viewer=viewer)
         decisions = [p for p in records if p.get("kind") == "decision"]
         tools = Counter(str(p.get("tool")) for p in decisions).most_common(10)
+        destinations: Counter[str] = Counter()
+        for payload in decisions:
+            arguments = payload.get("arguments")
+            if isinstance(arguments, Mapping):
+                for found in find_destinations(arguments):
+                    destinations[f"{found.kind.value}: {found.value}"] += 1
         hours: Counter[str] = Counter(str(p.get("at", ""))[11:13] for p in decisions)
         hour_chart = stacked_bars(
             [(f"{h:02d}h", {"calls": hours.get(f"{h:02d}", 0)}) for h in range(24)],
@@ -392,6 +400,7 @@ class Ui:
             agent_id=agent_id,
             timeline=list(reversed(records)),
             tools=tools,
+            destinations=destinations.most_common(10),
             hour_chart=hour_chart,
             credentials=credentials,
             since=format_time(since),
@@ -628,6 +637,67 @@ class Ui:
             raise _Refused(409, str(exc)) from None
         return RedirectResponse(f"/ui/agents/{quote(agent_id)}", 303, headers=SECURITY_HEADERS)
 
+    async def adopt(self, request: Request, viewer: Viewer) -> Response:
+        """Register a shadow agent: give it an owner, a purpose and tools (admins only)."""
+        form: dict[str, str] = request.state.form
+        agent_id = request.path_params["agent_id"]
+        owner = form.get("owner", "").strip()
+        purpose = form.get("purpose", "").strip()
+        tools = tuple(t.strip() for t in form.get("tools", "").split(",") if t.strip())
+        if not owner or not purpose:
+            raise _Refused(400, "an adopted agent needs an owner and a purpose")
+        try:
+            tier = RiskTier(form.get("tier", "medium"))
+        except ValueError:
+            raise _Refused(400, "risk tier must be low, medium, high or critical") from None
+        agent = Agent(
+            id=agent_id, owner=owner, purpose=purpose, allowed_tools=tools, risk_tier=tier
+        )
+        inventory = Inventory(self.runtime.agents, self.runtime.audit, self.runtime.clock)
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: inventory.register(
+                    agent,
+                    actor=viewer.credential.subject,
+                    credential_id=viewer.credential.id,
+                    reason=form.get("reason") or "adopted from the dashboard",
+                )
+            )
+        except (Conflict, PolicyError) as exc:
+            raise _Refused(409, str(exc)) from None
+        return RedirectResponse(f"/ui/agents/{quote(agent_id)}", 303, headers=SECURITY_HEADERS)
+
+    async def credential_action(self, request: Request, viewer: Viewer) -> Response:
+        """Revoke or rotate one of an agent's credentials (admins only).
+
+        A rotated token is shown once, on the page that answers the form, and never again.
+        """
+        form: dict[str, str] = request.state.form
+        agent_id = request.path_params["agent_id"]
+        credential_id = request.path_params["credential_id"]
+        credentials = self.runtime.credentials
+        found = await anyio.to_thread.run_sync(
+            lambda: self.runtime.store.credentials.list(agent_id)
+        )
+        if credential_id not in {c.id for c in found}:
+            raise _Refused(404, f"agent {agent_id!r} has no credential {credential_id!r}")
+        action = form.get("action")
+        if action == "revoke":
+            await anyio.to_thread.run_sync(lambda: credentials.revoke(credential_id))
+            self.runtime.authenticator.forget(agent_id)
+            return RedirectResponse(f"/ui/agents/{quote(agent_id)}", 303, headers=SECURITY_HEADERS)
+        if action == "rotate":
+            issued = await anyio.to_thread.run_sync(lambda: credentials.rotate(credential_id))
+            self.runtime.authenticator.forget(agent_id)
+            return self.render(
+                "rotated.html",
+                viewer=viewer,
+                active="agents",
+                agent_id=agent_id,
+                issued=issued,
+            )
+        raise _Refused(400, "action must be revoke or rotate")
+
     # -- policies -----------------------------------------------------------------------
 
     def _rule_tests(self, bundle: Bundle) -> dict[str, str]:
@@ -696,8 +766,15 @@ async def _in_thread(lines: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 def _extras(runtime: Runtime) -> dict[str, Any]:
-    """Counts from optional parts of the runtime (reviews, alerts) when they are present."""
-    return {}
+    """Open reviews and the alerts of the last 24 hours (from the audit trail)."""
+    extras: dict[str, Any] = {}
+    if runtime.reviews is not None:
+        extras["open_reviews"] = len(runtime.reviews.list(status=ReviewStatus.PENDING, limit=1000))
+    since = runtime.clock.now() - timedelta(hours=24)
+    alerts = _scan(runtime, AuditQuery(kind="alert", since=since, limit=1000), 200)
+    extras["alerts"] = list(reversed(alerts))[:8]
+    extras["alert_count"] = len(alerts)
+    return extras
 
 
 def ui_routes(runtime: Runtime) -> list[BaseRoute]:
@@ -721,6 +798,12 @@ def ui_routes(runtime: Runtime) -> list[BaseRoute]:
         Route(
             "/ui/reviews/{review_id}",
             ui.action(ui.resolve_review, REVIEWERS),
+            methods=["POST"],
+        ),
+        Route("/ui/agents/{agent_id}/adopt", ui.action(ui.adopt, ADMIN_ONLY), methods=["POST"]),
+        Route(
+            "/ui/agents/{agent_id}/credentials/{credential_id}",
+            ui.action(ui.credential_action, ADMIN_ONLY),
             methods=["POST"],
         ),
         Route(
