@@ -216,3 +216,39 @@ async def test_admin_adopts_a_shadow_agent_and_rotates_a_credential(
     # Decided as a registered agent now (the finance rules grant it nothing), not a shadow.
     assert "lictor/shadow-agent" not in [r["rule"] for r in fresh.json()["reasons"]]
     assert "lictor/shadow-agent" in [r["rule"] for r in refused.json()["reasons"]]
+
+
+async def test_reviewer_sees_where_each_argument_came_from(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    agent = bearer(tokens.agent)
+    read = await client.post(
+        "/v1/decide",
+        json={"tool": "get_invoice", "arguments": {"id": "INV-7"}, "session_id": "s-1"},
+        headers=agent,
+    )
+    assert read.json()["outcome"] == "allow"
+    reported = await client.post(
+        f"/v1/decisions/{read.json()['decision_id']}/result",
+        json={"status": "ok", "output": {"amount": 24000, "payee": "DE89370400440532013000"}},
+        headers=agent,
+    )
+    assert reported.status_code == 204
+    held = await client.post(
+        "/v1/decide",
+        json={
+            "tool": "send_money",
+            "arguments": {"amount": 24000, "to_account": "DE89370400440532013000"},
+            "context": {"task": "settle the open invoice"},
+            "session_id": "s-1",
+        },
+        headers=agent,
+    )
+    assert held.json()["outcome"] == "review"
+    page = await client.get("/ui/reviews", headers=session(tokens.reviewer))
+    assert "Where the values came from" in page.text
+    row = re.search(r"<code>to_account</code></td><td>(.*?)</td>", page.text)
+    assert row is not None
+    # The payee was in the invoice the agent read, and on the agent's allowlist.
+    assert "tool_output:get_invoice" in row.group(1)
+    assert "trusted" in row.group(1)

@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from lictor.core.agents import Agent, RiskTier
 from lictor.core.decisions import format_time, parse_time
 from lictor.core.risk.arguments import find_destinations
+from lictor.core.risk.session import SessionState
 from lictor.errors import AuthError, Conflict, Forbidden, LictorError, NotFound, PolicyError
 from lictor.identity.keys import verifier_from_public_pem
 from lictor.server.auth import ADMIN_ONLY, AUDITORS, READERS, REVIEWERS
@@ -571,10 +572,14 @@ class Ui:
         recent = [r for r in decided if not r.is_pending][-20:]
         store = self.runtime.store.audit
         risks: dict[str, Any] = {}
+        provenance: dict[str, dict[str, list[str]]] = {}
         for review in pending:
             record = await anyio.to_thread.run_sync(store.find_decision, review.decision_id)
             if record is not None:
                 risks[review.review_id] = record.payload.get("risk")
+            provenance[review.review_id] = await anyio.to_thread.run_sync(
+                self._provenance, review.request
+            )
         return self.render(
             "reviews.html",
             viewer=viewer,
@@ -582,9 +587,29 @@ class Ui:
             pending=pending,
             recent=list(reversed(recent)),
             risks=risks,
+            provenance=provenance,
             may_decide=viewer.can(Role.REVIEWER),
             notice=request.query_params.get("done"),
         )
+
+    def _provenance(self, request: Mapping[str, Any]) -> dict[str, list[str]]:
+        """Where each destination-like or amount argument of a held call came from.
+
+        Traced now against the session's recorded tool outputs, the task text and the
+        agent's inventory attributes, as the risk engine traces them while deciding.
+        """
+        arguments = request.get("arguments")
+        if not isinstance(arguments, Mapping):
+            return {}
+        session_id = request.get("session_id")
+        state = self.runtime.store.risk.session(session_id) if isinstance(session_id, str) else None
+        agent_id = request.get("agent_id")
+        agent = self.runtime.agents.get(agent_id) if isinstance(agent_id, str) else None
+        index = (state or SessionState()).index(agent.attributes if agent is not None else None)
+        context = request.get("context")
+        task = context.get("task") if isinstance(context, Mapping) else None
+        traced = index.trace(arguments, task=task if isinstance(task, str) else "")
+        return {path: sources or ["nowhere"] for path, sources in traced.to_cel().items()}
 
     async def resolve_review(self, request: Request, viewer: Viewer) -> Response:
         """Approve or deny one review with a comment (the reviewer role only)."""
