@@ -21,5 +21,9 @@ GovernorFactory = Callable[[Path, Path | Iterable[Agent], FixedClock], Governor]
 
 
 def policy_governor(policies: Path, agents: Path | Iterable[Agent], clock: FixedClock) -> Governor:
-    """The evaluations' own Governor: the bundle and inventory as given, Lictor's defaults."""
-    return Governor.from_paths(policies, agents, clock=clock)
+    """The evaluations' own Governor: the bundle and inventory as given, policies alone.
+
+    Risk is off (``risk=None``) so the figures measure the rules; the quality runner
+    reports the risk configurations separately.
+    """
+    return Governor.from_paths(policies, agents, clock=clock, risk=None)

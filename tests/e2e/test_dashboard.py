@@ -150,7 +150,7 @@ def test_log_in_and_see_the_overview(browser_page: Any, site: Site) -> None:
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.locator(".legend")).to_contain_text("allow 1")
     expect(page.locator(".legend")).to_contain_text("review 1")
-    page.get_by_role("link", name="Inventory").click()
+    page.get_by_role("link", name="Inventory", exact=True).click()
     expect(page.get_by_role("link", name="payments-bot")).to_be_visible()
     page.get_by_role("link", name="payments-bot").click()
     expect(page.locator(".timeline")).to_contain_text("finance/large-transfer")
@@ -162,7 +162,7 @@ def test_live_feed_shows_a_new_decision(browser_page: Any, site: Site) -> None:
 
     page = browser_page
     log_in(page, site, site.admin)
-    page.get_by_role("link", name="Live feed").click()
+    page.get_by_role("link", name="Live feed", exact=True).click()
     expect(page.locator("#feed-status")).to_contain_text("Live")
     decision = site.decide(20_000)
     row = page.locator(f'#feed tr[data-decision="{decision["decision_id"]}"]')
@@ -180,7 +180,7 @@ def test_auditor_verifies_the_chain_from_the_audit_page(browser_page: Any, site:
     site.decide(500)
     page = browser_page
     log_in(page, site, site.auditor)
-    page.get_by_role("link", name="Audit").click()
+    page.get_by_role("link", name="Audit", exact=True).click()
     page.get_by_role("button", name="Verify now").click()
     expect(page.get_by_role("status")).to_contain_text(
         "Chain, tree and checkpoint signatures verified"
@@ -211,7 +211,7 @@ def test_approving_a_review_unblocks_the_waiting_agent_call(browser_page: Any, s
         waiting.start()
         page = browser_page
         log_in(page, site, site.reviewer)
-        page.get_by_role("link", name="Reviews").click()
+        page.get_by_role("link", name="Reviews", exact=True).click()
         review = page.get_by_role("article", name="Review of send_money by payments-bot")
         expect(review).to_contain_text("finance/large-transfer")
         assert ran == []  # held: nothing ran while the review is open

@@ -540,7 +540,13 @@ class Inventory:
         expected: int | None,
         bookkeeping: bool = False,
     ) -> Change:
+        # A change is computed from the stored record, never from a cached copy: a stale
+        # read (another replica quarantined the agent a moment ago) would make a release
+        # look like a no-op. A caching store (the server's) offers ``invalidate``.
+        refresh: Callable[[str], None] | None = getattr(self.store, "invalidate", None)
         for _ in range(_WRITE_ATTEMPTS):
+            if refresh is not None:
+                refresh(agent_id)
             before = self.store.get(agent_id)
             stored_version = before.version if before is not None else 0
             if expected is not None and expected != stored_version:
