@@ -20,7 +20,9 @@ def test_quickstart_holds_a_large_transfer_for_review() -> None:
         check=False,
     )
     assert result.returncode == 1, result.stderr
-    assert result.stdout.startswith("review ['finance/large-transfer']")
+    # Outside business hours (Berlin) a second rule joins the review; the large transfer
+    # is held either way.
+    assert result.stdout.startswith("review ['finance/large-transfer'")
     assert "not allowed" in result.stderr
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import uvicorn
 from lictor.errors import LictorError
 from lictor.server.app import create_app
 from lictor.server.runtime import Runtime
+from lictor.service.memory import FixedClock
 from lictor.service.ports import CredentialKind, Role
 from lictor.settings import Settings
 
@@ -80,7 +82,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
         agents=FINANCE / "agents.yaml",
         checkpoint_seconds=3600,
     )
-    runtime = Runtime.open(settings)
+    # A fixed Wednesday morning: the finance rules hold transfers outside business hours,
+    # and these tests must not depend on when they run.
+    runtime = Runtime.open(settings, clock=FixedClock(datetime(2026, 11, 25, 10, tzinfo=UTC)))
     issue = runtime.credentials.issue
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
