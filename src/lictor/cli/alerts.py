@@ -21,7 +21,14 @@ import typer
 
 from lictor.alerts.config import build_sinks, load_alerts_config
 from lictor.alerts.deliveries import RetryPolicy, attempt_once, new_delivery
-from lictor.cli.serve import ConfigOpt, DataDirOpt, JsonOpt, StoreOpt, load_cli_settings
+from lictor.cli.serve import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    existing_store,
+    load_cli_settings,
+)
 from lictor.core.decisions import format_time
 from lictor.errors import ConfigError, NotFound
 from lictor.service.ids import new_ulid
@@ -53,24 +60,10 @@ class StatusChoice(StrEnum):
 def _opened(
     config: Path | None, store: str | None, data_dir: Path | None
 ) -> Iterator[tuple[Settings, Store]]:
-    """Open the configured store; refuse to create a SQLite file that is not there."""
-    from sqlalchemy.engine import make_url
-
-    from lictor.store import open_store
-
+    """The settings and the (migrated) store the options name; no SQLite file is created."""
     settings = load_cli_settings(config, store_url=store, data_dir=data_dir)
-    url = make_url(settings.resolved_store_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
-        raise ConfigError(
-            f"no Lictor store at {url.database}; run `lictor init` first, "
-            "or pass --data-dir or --store"
-        )
-    opened = open_store(settings.resolved_store_url)
-    try:
-        opened.migrate()
+    with existing_store(settings, migrate=True) as opened:
         yield settings, opened
-    finally:
-        opened.close()
 
 
 def _show(found: list[Delivery], as_json: bool, title: str) -> None:

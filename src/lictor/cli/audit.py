@@ -19,11 +19,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, TextIO
 
 import typer
 from rich.markup import escape
 
+from lictor.cli.serve import existing_store, load_cli_settings
 from lictor.core.audit.chain import SignatureCheck
 from lictor.core.decisions import format_time, parse_time
 from lictor.errors import ConfigError
@@ -38,7 +39,7 @@ from lictor.service.audit_ops import (
 )
 from lictor.service.exports import export_jsonl, export_ocsf
 from lictor.service.ports import AuditQuery, AuditStore
-from lictor.settings import Settings, load_settings
+from lictor.settings import Settings
 
 __all__ = ["audit_app"]
 
@@ -79,40 +80,14 @@ class ExportFormat(StrEnum):
 
 
 def _settings(config: Path | None, store: str | None, data_dir: Path | None) -> Settings:
-    settings = load_settings(config)
-    update: dict[str, Any] = {}
-    if data_dir is not None:
-        update["data_dir"] = data_dir
-    if store is not None:
-        update["store_url"] = store
-    return settings.model_copy(update=update) if update else settings
+    return load_cli_settings(config, store_url=store, data_dir=data_dir)
 
 
 @contextmanager
 def _opened_store(settings: Settings) -> Iterator[AuditStore]:
-    """Open the configured store without creating one: a typo must not verify as empty."""
-    # Imported here: SQLAlchemy and Alembic cost a noticeable part of every CLI start.
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from lictor.store import open_store
-
-    url = settings.resolved_store_url
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"store URL {url!r} is not a database URL: {exc}") from exc
-    database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database and not Path(database).is_file():
-        raise ConfigError(
-            f"no Lictor store at {database}; pass --data-dir or --store, "
-            "or start `lictor serve` once to create it"
-        )
-    store = open_store(url)
-    try:
+    """The audit trail of the configured store, which must exist (never created here)."""
+    with existing_store(settings) as store:
         yield store.audit
-    finally:
-        store.close()
 
 
 def _verifier(settings: Settings, public_key: Path | None) -> SignatureCheck | None:

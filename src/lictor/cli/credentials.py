@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lictor.cli.serve import ConfigOpt, DataDirOpt, JsonOpt, StoreOpt, load_cli_settings
+from lictor.cli.serve import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    existing_store,
+    load_cli_settings,
+)
 from lictor.errors import ConfigError
 from lictor.service.credentials import Credentials, IssuedCredential
 from lictor.service.memory import SystemClock
@@ -49,24 +56,10 @@ class PersonRole(StrEnum):
 
 @contextmanager
 def opened_store(config: Path | None, store: str | None, data_dir: Path | None) -> Iterator[Store]:
-    """Open the configured store; refuse to create a SQLite file that is not there."""
-    from sqlalchemy.engine import make_url
-
-    from lictor.store import open_store
-
+    """Open (and migrate) the store the options name; refuse to create a SQLite file."""
     settings = load_cli_settings(config, store_url=store, data_dir=data_dir)
-    url = make_url(settings.resolved_store_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
-        raise ConfigError(
-            f"no Lictor store at {url.database}; run `lictor init` first, "
-            "or pass --data-dir or --store"
-        )
-    opened = open_store(settings.resolved_store_url)
-    try:
-        opened.migrate()
+    with existing_store(settings, migrate=True) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def _show_issued(issued: IssuedCredential, as_json: bool) -> None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,6 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from lictor.cli.serve import existing_store, load_cli_settings
 from lictor.core.agents import Agent
 from lictor.core.decisions import parse_time
 from lictor.errors import ConfigError
@@ -33,7 +33,7 @@ from lictor.service.lifecycle import (
     diff_policies,
     resolve_bundle,
 )
-from lictor.settings import Settings, load_settings
+from lictor.settings import Settings
 
 if TYPE_CHECKING:
     from lictor.store import Store
@@ -76,39 +76,10 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 def _settings(config: Path | None, store: str | None, data_dir: Path | None) -> Settings:
-    settings = load_settings(config)
-    update: dict[str, Any] = {}
-    if data_dir is not None:
-        update["data_dir"] = data_dir
-    if store is not None:
-        update["store_url"] = store
-    return settings.model_copy(update=update) if update else settings
+    return load_cli_settings(config, store_url=store, data_dir=data_dir)
 
 
-@contextmanager
-def _opened(settings: Settings) -> Iterator[Store]:
-    """Open the configured store without creating one: a typo must not read as empty."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from lictor.store import open_store
-
-    url = settings.resolved_store_url
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"store URL {url!r} is not a database URL: {exc}") from exc
-    database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database and not Path(database).is_file():
-        raise ConfigError(
-            f"no Lictor store at {database}; pass --data-dir or --store, "
-            "or start `lictor serve` once to create it"
-        )
-    store = open_store(url)
-    try:
-        yield store
-    finally:
-        store.close()
+_opened = existing_store
 
 
 def _inventory(store: Store, agents: Path | None) -> list[Agent]:

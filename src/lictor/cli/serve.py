@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from lictor.server.runtime import Runtime
+    from lictor.store import Store
 
 __all__ = ["load_cli_settings", "register", "worker_app"]
 
@@ -75,6 +78,43 @@ def load_cli_settings(config: Path | None, **overrides: Any) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"option {where}: {first['msg']}") from None
+
+
+@contextmanager
+def existing_store(settings: Settings, *, migrate: bool = False) -> Iterator[Store]:
+    """Open the configured store for an operator command, never creating one.
+
+    A mistyped ``--data-dir`` must not read as an empty trail or inventory, so a SQLite
+    file that is not there is a clear error. ``migrate`` brings the schema up to date
+    first (commands that write); read-only commands leave it as it is.
+
+    Raises:
+        ConfigError: the URL is not a database URL, or the SQLite file does not exist.
+    """
+    # Imported here: SQLAlchemy and Alembic cost a noticeable part of every CLI start.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from lictor.store import open_store
+
+    url = settings.resolved_store_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"store URL {url!r} is not a database URL: {exc}") from exc
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and not Path(database).is_file():
+        raise ConfigError(
+            f"no Lictor store at {database}; run `lictor init` (or `lictor serve` once) "
+            "to create it, or pass --data-dir or --store"
+        )
+    store = open_store(url)
+    try:
+        if migrate:
+            store.migrate()
+        yield store
+    finally:
+        store.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
