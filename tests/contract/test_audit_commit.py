@@ -122,3 +122,42 @@ def test_an_unknown_sync_mode_is_a_config_error(sql_backend: Backend) -> None:
     store = sql_backend.open_store()
     with pytest.raises(ConfigError):
         store.database.set_sync("sometimes")  # type: ignore[arg-type]  # what a bad config gives
+
+
+def test_a_relaxed_write_skips_the_fsync_of_its_own_commit_only(sql_backend: Backend) -> None:
+    store = sql_backend.open_store()
+    database = store.database
+    seen: list[int] = []
+    with database.writing(durable=False) as connection:
+        if not database.is_postgresql:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            seen.append(int(driver.execute("PRAGMA synchronous").fetchone()[0]))
+        connection.execute(text("SELECT 1"))
+    store.audit.append_batch([entry(1)])  # the next durable write on the pooled connections
+
+    if database.is_postgresql:
+        assert seen == []  # PostgreSQL's durability is the server's own setting
+        return
+    assert seen == [SQLITE_NORMAL]
+    assert synchronous(database) == SQLITE_FULL  # restored for whoever takes it next
+
+
+def test_a_key_read_sees_every_commit_and_fails_as_a_store_error_once_closed(
+    sql_backend: Backend,
+) -> None:
+    from sqlalchemy import bindparam, select
+
+    from lictor.errors import StoreError
+    from lictor.store.schema import audit_records
+
+    store = sql_backend.open_store()
+    database = store.database
+    by_seq = select(audit_records.c.record_hash).where(audit_records.c.seq == bindparam("seq"))
+    assert database.read_row(by_seq, {"seq": 0}) is None
+    sealed = store.audit.append_batch([entry(1), entry(2)])
+
+    assert database.read_row(by_seq, {"seq": 1}) == (sealed[1].record_hash,)
+    database.close()
+    with pytest.raises(StoreError):
+        database.read_row(by_seq, {"seq": 1})

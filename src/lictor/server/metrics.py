@@ -7,6 +7,7 @@ read at scrape time, so the hot path only pays for one counter and one histogram
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
@@ -51,7 +52,15 @@ class TrackedAudit:
         future.add_done_callback(self._done)
         return future
 
-    def _done(self, _: Future[SealedRecord]) -> None:
+    def submit_async(self, entry: Mapping[str, Any]) -> asyncio.Future[SealedRecord]:
+        """Queue an entry from the event loop; the future resolves on that loop."""
+        with self._lock:
+            self._pending += 1
+        future = self.writer.submit_async(entry)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _: object) -> None:
         with self._lock:
             self._pending -= 1
 

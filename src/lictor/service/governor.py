@@ -181,9 +181,12 @@ class Governor:
         parsed, decision, entry = self.prepare(
             request, credential_id=credential_id, source=source, identity=identity
         )
+        submit_async = getattr(self.audit, "submit_async", None)
         submit = getattr(self.audit, "submit", None)
         try:
-            if submit is None:
+            if submit_async is not None:
+                await asyncio.wait_for(submit_async(entry), timeout_seconds)
+            elif submit is None:
                 self.audit.append(entry)
             else:
                 await asyncio.wait_for(asyncio.wrap_future(submit(entry)), timeout_seconds)

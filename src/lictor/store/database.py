@@ -23,6 +23,7 @@ raised ``from`` the driver error.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import Engine, Select, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
@@ -73,6 +74,8 @@ POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
 """How long opening a PostgreSQL connection may take; ``?connect_timeout=`` overrides it."""
 
 _BEGIN_OPTION: Final = "lictor_sqlite_begin"
+
+_SQLITE_NAMED: Final = sqlite.dialect(paramstyle="named")
 
 
 def connect(url: str) -> Database:
@@ -187,6 +190,10 @@ class Database:
         # The pragmas every new SQLite connection gets (read by its "connect" listener).
         self._sqlite_pragmas = sqlite_pragmas if sqlite_pragmas is not None else {}
         self.sync: Sync = "full"
+        # One plain driver connection per thread for hot-path key reads (read_row).
+        self._readers = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._compiled: dict[Select[Any], str] = {}
 
     def set_sync(self, sync: Sync) -> None:
         """Choose when a commit returns; call it before the store is used.
@@ -243,13 +250,18 @@ class Database:
             raise self._error("read", exc) from exc
 
     @contextmanager
-    def writing(self, *, lock: int | None = None) -> Iterator[Connection]:
+    def writing(self, *, lock: int | None = None, durable: bool = True) -> Iterator[Connection]:
         """Yield a connection in a write transaction that commits when the block ends.
 
         Args:
             lock: On PostgreSQL, an advisory lock key taken first, held until commit or
                 rollback: every node that takes the same key is serialised. SQLite needs
                 none, as ``BEGIN IMMEDIATE`` already excludes every other writer.
+            durable: False lets a SQLite commit return without an fsync (``synchronous=
+                NORMAL`` for this transaction): it survives the process being killed,
+                not a power loss. For state that is written behind a decision anyway
+                (session context, baselines), where an fsync per change would only
+                queue the audit trail's group commit behind it. Ignored on PostgreSQL.
 
         Raises:
             StoreError: The store is closed, or the database failed. Then nothing of the
@@ -271,14 +283,75 @@ class Database:
                         connection.execution_options(isolation_level="READ COMMITTED")
                     else:
                         connection.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-                    with connection.begin():
-                        if lock is not None and self.is_postgresql:
-                            connection.execute(
-                                text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock}
+                    relaxed = not durable and not self.is_postgresql and self.sync == "full"
+                    driver: Any = connection.connection.driver_connection
+                    if relaxed:
+                        # On the driver connection, before BEGIN (SQLAlchemy would autobegin
+                        # a transaction around it); SQLite applies it from the next commit.
+                        driver.execute("PRAGMA synchronous=NORMAL")
+                    try:
+                        with connection.begin():
+                            if lock is not None and self.is_postgresql:
+                                connection.execute(
+                                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock}
+                                )
+                            yield connection
+                    finally:
+                        if relaxed:
+                            driver.execute(
+                                f"PRAGMA synchronous={self._sqlite_pragmas['synchronous']}"
                             )
-                        yield connection
             except SQLAlchemyError as exc:
                 raise self._error("write", exc) from exc
+
+    def read_row(
+        self, statement: Select[Any], parameters: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """Return the first row of a small key read, or None.
+
+        ``statement`` is built once (bound values as ``bindparam`` names) and
+        ``parameters`` gives them per call. On the decision path a primary-key read
+        through SQLAlchemy costs ~200 µs of Python, almost all of it statement
+        compilation, result wrapping and pool bookkeeping around a ~5 µs SQLite lookup.
+        On SQLite the statement is compiled once and run on a plain driver connection
+        kept per thread, in autocommit mode: one statement is its own consistent
+        snapshot, and WAL readers never wait for the writer. PostgreSQL runs it the
+        ordinary way (the network round trip dominates there).
+
+        Raises:
+            StoreError: The store is closed or the database failed.
+        """
+        self._check_open()
+        if self.is_postgresql:
+            with self.reading() as connection:
+                row = connection.execute(statement, dict(parameters)).first()
+            return None if row is None else tuple(row)
+        sql = self._compiled.get(statement)
+        if sql is None:
+            sql = str(statement.compile(dialect=_SQLITE_NAMED))
+            self._compiled[statement] = sql
+        reader = getattr(self._readers, "connection", None)
+        try:
+            if reader is None:
+                reader = self._open_reader()
+            return reader.execute(sql, parameters).fetchone()  # type: ignore[no-any-return]
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"database read failed at {self.description}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _open_reader(self) -> sqlite3.Connection:
+        reader = sqlite3.connect(
+            self.engine.url.database or "",
+            timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,  # closed from another thread by close()
+        )
+        reader.execute("PRAGMA query_only=1")
+        with self._write_lock:
+            self._reader_connections.append(reader)
+        self._readers.connection = reader
+        return reader
 
     def insert_or_ignore(self, table: Table) -> Insert:
         """Return ``INSERT ... ON CONFLICT DO NOTHING`` on the table's primary key."""
@@ -311,6 +384,9 @@ class Database:
         """Refuse further use and close pooled connections (waits for a running write)."""
         with self._write_lock:
             self._closed = True
+            readers, self._reader_connections = self._reader_connections, []
+        for reader in readers:
+            reader.close()
         self.engine.dispose()
 
     def _check_open(self) -> None:
