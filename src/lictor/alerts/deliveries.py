@@ -10,10 +10,13 @@ Rule 3: every state change is written to the :class:`DeliveryLog`, so what reach
 sink, what is pending and what was given up on survives the process. A log that
 cannot be written is reported in the server log and does not stop delivery.
 
-Guarantee: at-least-once while the process lives (a receiver may see an alert twice
-when a response is lost; ``X-Lictor-Delivery`` lets it drop duplicates). On a crash,
-queued and retrying deliveries stay ``pending`` in the log; ``lictor alerts retry``
-resends them.
+Guarantee: at-least-once (a receiver may see an alert twice when a response is lost,
+or when a delivery is resumed; ``X-Lictor-Delivery`` lets it drop duplicates). On a
+crash, queued and retrying deliveries stay ``pending`` in the log. A running service
+resumes a pending delivery once nobody has touched it for longer than its sink's
+longest backoff plus a margin (:meth:`AlertService.resume_stale
+<lictor.alerts.service.AlertService.resume_stale>`), so no live replica is still
+retrying it; ``lictor alerts retry`` resends one at once.
 """
 
 from __future__ import annotations
@@ -197,6 +200,7 @@ class SinkWorker:
         self._drain_until = 0.0
         self._thread: threading.Thread | None = None
         self._busy = False
+        self._held: set[str] = set()  # ids queued, waiting for a retry or in flight
         self.delivered = 0
         self.dead = 0
 
@@ -214,12 +218,23 @@ class SinkWorker:
         with self._cond:
             if not self._closing and len(self._heap) < self._max_backlog:
                 heapq.heappush(self._heap, (time.monotonic(), next(self._order), delivery))
+                self._held.add(delivery.id)
                 self._cond.notify()
                 return True
         reason = "closing" if self._closing else "backlog full"
         self._write(replace(delivery, status=DeliveryStatus.DEAD, last_error=reason))
         self.dead += 1
         return False
+
+    def resume(self, delivery: Delivery) -> bool:
+        """Queue a ``pending`` delivery read back from the log, unless this worker holds it.
+
+        Returns whether it was queued.
+        """
+        with self._cond:
+            if delivery.id in self._held or self._closing:
+                return False
+        return self.submit(delivery)
 
     @property
     def backlog(self) -> int:
@@ -295,6 +310,9 @@ class SinkWorker:
             due = time.monotonic() + self.retry.delay(updated.attempts)
             with self._cond:
                 heapq.heappush(self._heap, (due, next(self._order), updated))
+        else:
+            with self._cond:
+                self._held.discard(updated.id)
 
     def _write(self, delivery: Delivery) -> None:
         try:

@@ -34,6 +34,7 @@ from lictor.service.events import Event, EventBus, EventKind, Severity
 from lictor.service.ids import new_ulid
 from lictor.service.ports import AuditLog, Clock
 from lictor.service.records import ENTRY_VERSION
+from lictor.store.alerts import DeliveryStatus
 
 __all__ = ["AlertService", "build_alert", "decision_events", "rule_severities"]
 
@@ -41,6 +42,15 @@ log = logging.getLogger("lictor.alerts")
 
 _STOP: Final = object()
 _IDLE_WAIT_SECONDS: Final = 0.5
+
+RESUME_EVERY_SECONDS: Final = 60.0
+"""How often the intake thread looks for pending deliveries a stopped process left."""
+
+RESUME_MARGIN_SECONDS: Final = 60.0
+"""Past a sink's longest backoff, how long a pending delivery waits before it is taken over."""
+
+RESUME_BATCH: Final = 1000
+"""Most pending deliveries read per look (the rest are found by the next one)."""
 
 
 def rule_severities(policy: CompiledPolicy) -> dict[str, Severity]:
@@ -306,12 +316,45 @@ class AlertService:
 
     # -- the intake thread ----------------------------------------------------------------
 
+    def resume_stale(self) -> int:
+        """Queue ``pending`` deliveries that nobody has touched for too long; return how many.
+
+        A delivery is pending while some process queues or retries it, and stays pending
+        when that process dies. One whose last change is older than its sink's longest
+        backoff plus :data:`RESUME_MARGIN_SECONDS` has no live owner (a retrying worker
+        writes at every attempt), so this process takes it over. The intake thread runs
+        this at start and every :data:`RESUME_EVERY_SECONDS`. Never raises: a log that
+        cannot be read is reported and tried again later.
+        """
+        now = self._clock.now()
+        try:
+            pending = self.deliveries.list(DeliveryStatus.PENDING, limit=RESUME_BATCH)
+        except LictorError:
+            log.exception("alerts: cannot read pending deliveries to resume")
+            return 0
+        resumed = 0
+        for delivery in pending:
+            worker = self._workers.get(delivery.sink)
+            if worker is None:
+                continue  # a sink removed from the configuration: left for the CLI
+            idle = (now - delivery.updated_at).total_seconds()
+            if idle >= worker.retry.backoff_max_seconds + RESUME_MARGIN_SECONDS:
+                resumed += worker.resume(delivery)
+        if resumed:
+            log.warning("alerts: resumed %d pending deliveries left by a stopped process", resumed)
+        return resumed
+
     def _run(self) -> None:
+        self.resume_stale()
+        next_resume = time.monotonic() + RESUME_EVERY_SECONDS
         while True:
             try:
                 item = self._queue.get(timeout=self._wait_seconds())
             except queue.Empty:
                 item = None
+            if item is not _STOP and time.monotonic() >= next_resume:
+                self.resume_stale()
+                next_resume = time.monotonic() + RESUME_EVERY_SECONDS
             if item is _STOP:
                 for closed in self._throttle.close_all(self._clock.now()):
                     self._summarise(closed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -370,3 +371,74 @@ def test_a_failing_responder_is_recorded_as_failed() -> None:
         assert service.wait_idle()
     [entry] = audit.entries
     assert entry["result"].startswith("failed: LictorError")
+
+
+def _left_pending(log: MemoryDeliveries, alert_id: str, at: datetime) -> str:
+    """A delivery a stopped process queued (or was retrying) and never finished."""
+    from dataclasses import replace
+
+    from lictor.alerts.deliveries import new_delivery
+
+    delivery = new_delivery({"alert_id": alert_id, "rule": "high-deny"}, "hook", at)
+    log.add(replace(delivery, attempts=1, last_error="HTTP 503"))
+    return delivery.id
+
+
+def test_pending_deliveries_a_stopped_process_left_are_resumed_once_stale() -> None:
+    from datetime import timedelta
+
+    log = MemoryDeliveries()
+    sink = RecordingSink("hook")
+    config = parse_alerts_config(
+        {
+            "sinks": [
+                {"name": "hook", "type": "slack", "url": "http://x", "backoff_max_seconds": 30}
+            ],
+            "rules": [HIGH_DENY],
+        }
+    )
+    # Stale: untouched for longer than the longest backoff (30 s) plus the margin (60 s).
+    stale = _left_pending(log, "A-stale", NOW - timedelta(seconds=91))
+    # Fresh: a live replica may still be waiting to retry it.
+    fresh = _left_pending(log, "A-fresh", NOW - timedelta(seconds=89))
+    service = AlertService(config, sinks={"hook": sink}, deliveries=log, clock=FixedClock(NOW))
+
+    service.start()
+    assert service.wait_idle()
+    assert service.resume_stale() == 0  # nothing is resent twice while it is held or done
+    service.close(1)
+
+    assert [a["alert_id"] for a in sink.sent] == ["A-stale"]
+    assert log.get(stale).status is DeliveryStatus.DELIVERED  # type: ignore[union-attr]
+    assert log.get(fresh).status is DeliveryStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_a_delivery_the_worker_still_holds_is_not_resumed_again() -> None:
+    log = MemoryDeliveries()
+    sink = RecordingSink("hook", failures=1)  # first attempt fails: a retry is waiting
+    config = parse_alerts_config(
+        {
+            "sinks": [
+                {
+                    "name": "hook",
+                    "type": "slack",
+                    "url": "http://x",
+                    "backoff_initial_seconds": 30,
+                    "backoff_max_seconds": 30,
+                }
+            ],
+            "rules": [HIGH_DENY],
+        }
+    )
+    clock = FixedClock(NOW)
+    service = AlertService(config, sinks={"hook": sink}, deliveries=log, clock=clock)
+    service.start()
+    service.on_event(event())
+    deadline = time.monotonic() + 5
+    while sink.attempts < 1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    clock.advance(3600)  # long past any staleness bound
+
+    assert service.resume_stale() == 0  # its own worker still holds it for the retry
+    service.close(0)
+    assert sink.attempts == 1
