@@ -40,7 +40,7 @@ from lictor.service.memory import SystemClock
 from lictor.service.policies import Bundle, load_bundle, load_inventory
 from lictor.service.ports import Clock, CredentialKind, Role
 from lictor.service.response import IncidentResponse, MemoryResponseState, ResponseGate
-from lictor.service.reviews import ReviewService
+from lictor.service.reviews import ReviewExpiry, ReviewService
 from lictor.service.risk import RiskEngine, RiskSettings
 from lictor.service.tracing import DecisionTracing, tracing_for
 from lictor.settings import Settings
@@ -98,6 +98,12 @@ class Runtime:
         self.settings = settings
         self.events: EventBus = events if events is not None else EventBus()
         self.reviews = reviews
+        self.review_expiry: ReviewExpiry | None = None
+        if reviews is not None:
+            reviews.events = self.events
+            # Expiry is seen within a tenth of the review time (at most 30 s) of falling due.
+            interval = min(30.0, max(0.5, reviews.review_seconds / 10))
+            self.review_expiry = ReviewExpiry(reviews, interval).start()
         self.response = IncidentResponse(
             agents=agents,
             credentials=credentials,
@@ -263,6 +269,8 @@ class Runtime:
                 log.exception("identity services did not close cleanly")
         if self.revocations is not None:
             self.revocations.close()
+        if self.review_expiry is not None:
+            self.review_expiry.close()
         if self.replication is not None:
             self.replication.close()
         if self.alerts is not None:

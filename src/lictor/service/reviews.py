@@ -37,7 +37,8 @@ from typing import Any, Protocol
 from lictor.core.decisions import Decision
 from lictor.core.requests import ActionRequest
 from lictor.core.reviews import Review, ReviewStatus, Verdict
-from lictor.errors import Conflict, Forbidden, NotFound
+from lictor.errors import Conflict, Forbidden, LictorError, NotFound
+from lictor.service.events import Event, EventBus, EventKind, Severity
 from lictor.service.ids import new_ulid
 from lictor.service.ports import AuditLog, Clock
 from lictor.service.records import digest, review_entry
@@ -144,6 +145,8 @@ class ReviewService:
         self._clock = clock
         self.review_seconds = review_seconds
         self.approval_seconds = approval_seconds
+        # Where settled reviews are announced (live feed, alert rules on review_resolved).
+        self.events: EventBus | None = None
 
     # -- while deciding ---------------------------------------------------------------------
 
@@ -381,7 +384,7 @@ class ReviewService:
         entry = review_entry(action, intended, at=at)
         entry["credential_id"] = credential_id
         self._audit.append(entry)
-        return self.store.settle(
+        settled = self.store.settle(
             review_id,
             status,
             at=at,
@@ -389,6 +392,70 @@ class ReviewService:
             comment=comment,
             approved_until=approved_until,
         )
+        if settled is not None and self.events is not None:
+            self.events.emit(_resolved_event(settled))
+        return settled
+
+
+def _resolved_event(review: Review) -> Event:
+    """The ``review_resolved`` event of a settled review (approved, denied, expired, cancelled)."""
+    by = f" by {review.reviewer}" if review.reviewer else ""
+    return Event(
+        kind=EventKind.REVIEW_RESOLVED,
+        at=review.resolved_at or review.created_at,
+        # A person's verdict is routine; a request nobody looked at in time is worth a look.
+        severity=Severity.LOW if review.status is ReviewStatus.EXPIRED else Severity.INFO,
+        summary=f"review {review.review_id} of {review.agent_id} calling {review.tool}: "
+        f"{review.status.value}{by}",
+        agent_id=review.agent_id,
+        principal_id=review.principal_id,
+        decision_id=review.decision_id,
+        details={
+            "review_id": review.review_id,
+            "status": review.status.value,
+            "reviewer": review.reviewer,
+            "comment": review.comment,
+            "tool": review.tool,
+        },
+    )
+
+
+class ReviewExpiry:
+    """Expires due reviews in the background, so expiry does not wait for someone to look.
+
+    Each replica runs one; settling is a conditional update, so when two replicas expire
+    the same review, one wins (the trail may record the loser's attempt too, as for any
+    race between reviewers).
+    """
+
+    def __init__(self, reviews: ReviewService, interval_seconds: float) -> None:
+        self._reviews = reviews
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ReviewExpiry:
+        """Start the thread (idempotent)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="lictor-review-expiry", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the thread and wait for a running sweep."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._reviews.expire_due()
+            except LictorError:
+                log.exception("expiring due reviews failed; trying again later")
 
 
 class MemoryReviews:

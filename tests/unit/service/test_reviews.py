@@ -240,3 +240,56 @@ def test_an_approval_applies_exactly_when_the_canonical_arguments_match(
     retry = governor.decide({"agent_id": "bot", "tool": "pay", "arguments": {"x": second}})
     same = digest({"x": first}) == digest({"x": second})
     assert (retry.outcome is Outcome.ALLOW) is same
+
+
+def test_every_settled_review_is_announced_once_on_the_event_bus() -> None:
+    from lictor.service.events import EventBus, EventKind, Severity
+
+    governor, reviews, _, clock = build()
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    reviews.events = bus
+    approved = governor.decide(pay(500)).review_id
+    left = governor.decide(pay(600)).review_id
+    assert approved is not None
+    assert left is not None
+
+    reviews.resolve(approved, Verdict.APPROVE, reviewer="rita", comment="invoice checked")
+    clock.advance(61)
+    reviews.expire_due()
+    reviews.expire_due()  # nothing left to expire: no second event
+
+    resolved = [e for e in seen if e.kind is EventKind.REVIEW_RESOLVED]
+    assert [(e.details["review_id"], e.details["status"]) for e in resolved] == [
+        (approved, "approved"),
+        (left, "expired"),
+    ]
+    assert resolved[0].details["reviewer"] == "rita"
+    assert [e.severity for e in resolved] == [Severity.INFO, Severity.LOW]
+    assert all(e.agent_id == "bot" and e.principal_id == "emma" for e in resolved)
+
+
+def test_due_reviews_expire_in_the_background_without_anyone_reading_them() -> None:
+    import time
+
+    from lictor.service.reviews import ReviewExpiry
+
+    governor, reviews, audit, clock = build()
+    review_id = governor.decide(pay(500)).review_id
+    assert review_id is not None
+    expiry = ReviewExpiry(reviews, interval_seconds=0.02).start()
+    try:
+        time.sleep(0.1)
+        assert reviews.store.get(review_id).status is ReviewStatus.PENDING  # type: ignore[union-attr]
+        clock.advance(61)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if reviews.store.get(review_id).status is ReviewStatus.EXPIRED:  # type: ignore[union-attr]
+                break
+            time.sleep(0.01)
+    finally:
+        expiry.close()
+
+    assert reviews.store.get(review_id).status is ReviewStatus.EXPIRED  # type: ignore[union-attr]
+    assert steps(audit, review_id)[-1] == "expired"
