@@ -37,6 +37,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import socket
@@ -262,6 +263,26 @@ def _start(target: Target, config: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env=env, start_new_session=True)
 
 
+def _cpu_seconds(group: int) -> float:
+    """User + system CPU time of every process in a target's process group (its workers).
+
+    Per decision, this is what a target costs whatever else the machine is doing: wall
+    time rates move with the load, CPU time per decision much less.
+    """
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[2]) == group:  # field 5, pgrp, counted after "pid (comm)"
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)  # workers too
@@ -290,20 +311,34 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     results: dict[str, dict[int, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for target in chosen:
-            port = _free_port()
-            config, token = _prepare(target, Path(tmp), port)
-            server = _start(target, config, port)
-            try:
+        # Every target runs for the whole benchmark (idle while another is measured), and
+        # each round visits them in a new order: machine noise then hits all of them alike,
+        # where measuring one target after the other would hand one all of a busy minute.
+        servers: dict[str, tuple[subprocess.Popen[bytes], int, str]] = {}
+        try:
+            for target in chosen:
+                port = _free_port()
+                config, token = _prepare(target, Path(tmp), port)
+                servers[target.name] = (_start(target, config, port), port, token)
+            for server, port, token in servers.values():
                 _wait_ready(port, time.monotonic() + 90, server)
                 for connections in CONNECTIONS:
                     measure(port, token, connections, 2.0, wrk)  # warm up every worker
-                    results.setdefault(target.name, {})[connections] = [
-                        measure(port, token, connections, args.seconds, wrk)
-                        for _ in range(args.rounds)
-                    ]
-                    print(f"measured {target.name} at {connections}", file=sys.stderr)
-            finally:
+            order = random.Random(20261125)
+            for round_number in range(args.rounds):
+                names = list(servers)
+                order.shuffle(names)
+                for name in names:
+                    server, port, token = servers[name]
+                    for connections in CONNECTIONS:
+                        before = _cpu_seconds(server.pid)
+                        result = measure(port, token, connections, args.seconds, wrk)
+                        spent = _cpu_seconds(server.pid) - before
+                        result["cpu_us"] = 1e6 * spent / max(1.0, result["rate"] * args.seconds)
+                        results.setdefault(name, {}).setdefault(connections, []).append(result)
+                print(f"round {round_number + 1} of {args.rounds} done", file=sys.stderr)
+        finally:
+            for server, _, _ in servers.values():
                 _stop(server)
     table: list[dict[str, Any]] = []
     for name, by_conn in results.items():
@@ -315,6 +350,7 @@ def main() -> None:
                     "decisions_per_s": statistics.median(r["rate"] for r in runs),
                     "p50_ms": statistics.median(r["p50_ms"] for r in runs),
                     "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+                    "cpu_us": statistics.median(r["cpu_us"] for r in runs),
                 }
             )
     machine = {
@@ -326,11 +362,14 @@ def main() -> None:
     if args.json:
         print(json.dumps({"machine": machine, "results": table}, indent=2))
         return
-    print(f"{'target':<15}{'conns':>6}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}")
+    print(
+        f"{'target':<15}{'conns':>6}{'decisions/s':>13}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'server CPU us':>15}"
+    )
     for row in table:
         print(
             f"{row['target']:<15}{row['connections']:>6}{row['decisions_per_s']:>13.0f}"
-            f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+            f"{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['cpu_us']:>15.0f}"
         )
     rate = {(r["target"], r["connections"]): r["decisions_per_s"] for r in table}
 
