@@ -3,8 +3,12 @@
 Draws sessions from the templates in :mod:`benchmarks.quality.scenarios` with one seeded
 ``random.Random``, places them in time, and writes one JSON line per action to
 ``corpus/train.jsonl`` (legitimate history the baselines learn from, never scored) and
-``corpus/test.jsonl`` (what is scored). The files are committed so the corpus can be read
-and diffed; ``--check`` regenerates in memory and fails if they differ.
+``corpus/test.jsonl`` (what is scored). ``corpus/holdout.jsonl`` is a second scored split
+drawn the same way from another seed (:data:`HOLDOUT_SEED`; its training half is
+discarded): the same templates, other people, amounts, times and loop lengths, kept apart
+to check that what was tuned on ``test`` carries over. The files are committed so the
+corpus can be read and diffed; ``--check`` regenerates in memory and fails if they
+differ. ``--seed N --split NAME`` writes one more scored split, ``corpus/NAME.jsonl``.
 
 Line format (one action)::
 
@@ -20,8 +24,8 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +47,9 @@ from benchmarks.quality.scenarios import (
 HERE: Final = Path(__file__).resolve().parent
 CORPUS: Final = HERE / "corpus"
 SEED: Final = 20261005
+#: Drawn once, after the rules and the scoring were tuned on ``test``; never tuned on.
+HOLDOUT_SEED: Final = 7_340_912
+HOLDOUT: Final = "holdout"
 ZONE: Final = ZoneInfo("Europe/Berlin")
 
 #: Four weeks of history to learn from, then two weeks to score.
@@ -147,20 +154,51 @@ def lines(placed: Sequence[Placed]) -> Iterator[dict[str, Any]]:
             }
 
 
+def _text(rows: Iterable[dict[str, Any]]) -> str:
+    ordered = sorted(rows, key=lambda r: (r["at"], r["session_id"], r["step"]))
+    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in ordered)
+
+
+def scored_split(seed: int, name: str) -> str:
+    """Return the text of a scored split named ``name``, drawn with ``seed``.
+
+    The draw is the whole corpus's (so a seed gives the same sessions whatever the name);
+    only its test sessions are kept, renamed to ``name``.
+    """
+    if name == "train":
+        raise ValueError("the training split is the history, not a scored split")
+    kept = [replace(p, split=name) for p in draw(seed) if p.split == "test"]
+    return _text(lines(kept))
+
+
 def render(seed: int = SEED) -> dict[str, str]:
-    """Return the text of each corpus file, actions in time order."""
-    out: dict[str, list[str]] = {"train": [], "test": []}
-    rows = sorted(lines(draw(seed)), key=lambda r: (r["at"], r["session_id"], r["step"]))
-    for row in rows:
-        out[row["split"]].append(json.dumps(row, sort_keys=True, ensure_ascii=False))
-    return {f"{split}.jsonl": "\n".join(text) + "\n" for split, text in out.items()}
+    """Return the text of each committed corpus file, actions in time order."""
+    # Sessions are numbered per agent across both splits, in time order.
+    rows = list(lines(draw(seed)))
+    return {
+        "train.jsonl": _text(r for r in rows if r["split"] == "train"),
+        "test.jsonl": _text(r for r in rows if r["split"] == "test"),
+        f"{HOLDOUT}.jsonl": scored_split(HOLDOUT_SEED, HOLDOUT),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the corpus, or with ``--check`` compare it with what is committed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="fail if the files are stale")
+    parser.add_argument("--seed", type=int, help="with --split: draw one more scored split")
+    parser.add_argument("--split", help="with --seed: its name (corpus/NAME.jsonl)")
     args = parser.parse_args(argv)
+    if (args.seed is None) != (args.split is None):
+        parser.error("--seed and --split go together")
+    if args.split is not None:
+        if args.split in ("train", "test", HOLDOUT) or not args.split.isidentifier():
+            parser.error(f"--split {args.split!r}: pick a new plain name")
+        CORPUS.mkdir(exist_ok=True)
+        (CORPUS / f"{args.split}.jsonl").write_text(
+            scored_split(args.seed, args.split), encoding="utf-8"
+        )
+        return 0
     stale = []
     for name, text in render().items():
         path = CORPUS / name

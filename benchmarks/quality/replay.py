@@ -16,7 +16,8 @@ the same path as bootstrapping from an audit trail). Without this, a legitimate 
 first seen after the learning period would be held in the history, never learned, and
 counted against the baseline in the test split for want of a reviewer in the replay.
 
-Only test actions count:
+Only the scored split's actions count (``test`` by default; ``holdout`` is a second test
+split drawn from another seed, see :mod:`.generate`):
 
 * attack actions caught = deny + review over actions labelled ``attack``;
 * legitimate actions caught = deny + review over actions labelled ``legitimate`` (also
@@ -53,6 +54,9 @@ PERMISSIVE: Final = HERE / "permissive"
 AGENTS: Final = HERE / "agents.yaml"
 BUILTIN: Final = HERE.parent.parent / "examples" / "builtin" / "policies"
 INVALID_REQUEST: Final = "lictor/invalid-request"
+TRAIN: Final = "train"
+SPLITS: Final = ("test", "holdout")
+"""The scored splits: ``test``, on which the rules and scoring were tuned, and ``holdout``."""
 
 
 class Configuration(StrEnum):
@@ -135,9 +139,17 @@ class Action:
         )
 
 
+def corpus_files(split: str = "test") -> list[Path]:
+    """The history and one scored split: ``corpus/train.jsonl`` and ``corpus/<split>.jsonl``."""
+    return [CORPUS / f"{TRAIN}.jsonl", CORPUS / f"{split}.jsonl"]
+
+
 def read_corpus(paths: Iterable[Path] | None = None) -> list[Action]:
-    """Read corpus files and return every action in replay order (time, session, step)."""
-    files = list(paths) if paths is not None else [CORPUS / "train.jsonl", CORPUS / "test.jsonl"]
+    """Read corpus files and return every action in replay order (time, session, step).
+
+    Without ``paths``: the history and the ``test`` split (:func:`corpus_files`).
+    """
+    files = list(paths) if paths is not None else corpus_files()
     actions: list[Action] = []
     for path in files:
         with path.open(encoding="utf-8") as lines:
@@ -173,9 +185,10 @@ class Scored:
 
 @dataclass(slots=True)
 class QualityResult:
-    """Scores of one configuration over the test split."""
+    """Scores of one configuration over a scored split."""
 
     configuration: Configuration
+    split: str = "test"
     attacks: Tally = field(default_factory=Tally)
     legitimate: Tally = field(default_factory=Tally)
     by_attack_kind: Groups = field(default_factory=Groups)
@@ -192,6 +205,7 @@ class QualityResult:
         """Return plain data for ``--json``."""
         return {
             "configuration": self.configuration.value,
+            "split": self.split,
             "training_actions_not_scored": self.training_actions,
             "attack_actions": self.attacks.to_json(),
             "legitimate_actions": self.legitimate.to_json(),
@@ -293,15 +307,17 @@ def replay(
     *,
     agents: Path = AGENTS,
     learning: RiskSettings | None = None,
+    split: str = "test",
 ) -> QualityResult:
-    """Learn from the training actions, then decide and score the test actions in time order.
+    """Learn from the training actions, then decide and score ``split``'s actions in time order.
 
     ``agents`` replaces the inventory (for what-if runs: other tolerances or allowlists).
+    Actions of any other split are ignored.
     """
-    ordered = list(actions) if actions is not None else read_corpus()
-    training = [a for a in ordered if a.split != "test"]
-    scored = [a for a in ordered if a.split == "test"]
-    result = QualityResult(configuration, training_actions=len(training))
+    ordered = list(actions) if actions is not None else read_corpus(corpus_files(split))
+    training = [a for a in ordered if a.split == TRAIN]
+    scored = [a for a in ordered if a.split == split]
+    result = QualityResult(configuration, split, training_actions=len(training))
     if not scored:
         return result
     clock = FixedClock(scored[0].at)

@@ -2,7 +2,8 @@
 
 Two parts, each under the three configurations of :class:`Configuration`:
 
-* the scenario corpus (``corpus/*.jsonl``), scored as described in :mod:`.replay`;
+* the scenario corpus (``corpus/*.jsonl``), scored as described in :mod:`.replay`: the
+  ``test`` split by default, ``--split holdout`` for the split drawn from another seed;
 * the public datasets of ``evaluations/`` (InjecAgent, tau-bench airline), replayed by
   the evaluations' own code with the Governor swapped per configuration. They carry no
   timestamps and no history, so there the learning period is the first
@@ -26,8 +27,11 @@ from rich.table import Table
 from benchmarks.quality.replay import (
     AGENTS,
     PERMISSIVE,
+    SPLITS,
+    TRAIN,
     Configuration,
     QualityResult,
+    corpus_files,
     governor_for,
     read_corpus,
     replay,
@@ -141,10 +145,12 @@ class Report:
     corpus: list[QualityResult]
     datasets: list[DatasetResult]
     seconds: float
+    split: str = "test"
 
     def to_json(self) -> dict[str, Any]:
         """Return plain data for ``--json``."""
         return {
+            "split": self.split,
             "targets": {
                 "attack_actions_caught_at_least": ATTACK_TARGET,
                 "legitimate_actions_caught_at_most": LEGITIMATE_TARGET,
@@ -159,16 +165,18 @@ def evaluate(
     configurations: Sequence[Configuration] = tuple(Configuration),
     data_dir: Path | None = None,
     agents: Path = AGENTS,
+    split: str = "test",
 ) -> Report:
     """Replay the corpus, and the datasets when ``data_dir`` is given, per configuration.
 
-    ``agents`` replaces the corpus's inventory (not the datasets').
+    ``agents`` replaces the corpus's inventory (not the datasets'); ``split`` is the
+    corpus split that is scored.
     """
     start = time.perf_counter()
-    actions = read_corpus()
-    corpus = [replay(c, actions, agents=agents) for c in configurations]
+    actions = read_corpus(corpus_files(split))
+    corpus = [replay(c, actions, agents=agents, split=split) for c in configurations]
     datasets = [replay_datasets(c, data_dir) for c in configurations] if data_dir else []
-    return Report(corpus, datasets, time.perf_counter() - start)
+    return Report(corpus, datasets, time.perf_counter() - start, split)
 
 
 def _pct(value: float) -> str:
@@ -181,7 +189,7 @@ def _mark(value: float, ok: bool) -> str:
 
 def render(report: Report, console: Console) -> None:
     """Print the tables."""
-    table = Table(title="Scenario corpus, test split: actions caught (deny + review)")
+    table = Table(title=f"Scenario corpus, {report.split} split: actions caught (deny + review)")
     for name in ("configuration", "attack actions", "caught", "legitimate actions", "caught"):
         table.add_column(name, justify="left" if name == "configuration" else "right")
     for r in report.corpus:
@@ -265,12 +273,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-datasets", action="store_true", help="skip InjecAgent and tau-bench")
     parser.add_argument(
+        "--split",
+        default="test",
+        help=f"the corpus split to score: {', '.join(SPLITS)} (never tuned on) or one the "
+        "generator wrote with --seed/--split (default: test)",
+    )
+    parser.add_argument(
         "--agents",
         type=Path,
         default=AGENTS,
         help="another inventory for the corpus (what-if: tolerances, allowlists)",
     )
     args = parser.parse_args(argv)
+    if args.split == TRAIN or not corpus_files(args.split)[1].is_file():
+        parser.error(f"--split {args.split!r}: no scored split corpus/{args.split}.jsonl")
     chosen = [Configuration(c) for c in args.configuration or Configuration]
     configurations = [c for c in chosen if c.is_available()]
     console = Console()
@@ -282,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"datasets not found at {data_dir}; set LICTOR_DATASETS or pass --no-datasets"
             )
             return 2
-    report = evaluate(configurations, data_dir, args.agents)
+    report = evaluate(configurations, data_dir, args.agents, args.split)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:

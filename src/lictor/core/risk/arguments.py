@@ -127,6 +127,18 @@ _KEY_WORDS: Final[Mapping[str, DestinationKind]] = {
     ),
 }  # fmt: skip
 
+# Words that make ``address`` a place where people live or goods go, not somewhere data
+# can be sent: ``home_address``, ``shippingAddress``. A postal address in an HR or order
+# record is personal data, not a destination; reading it as one makes every move a
+# "first-time destination". An e-mail address, URL or IBAN under such a key still counts
+# by its shape (rule 3).
+_POSTAL_WORDS: Final = frozenset(
+    {
+        "home", "street", "postal", "post", "zip", "shipping", "billing", "mailing",
+        "physical", "residential", "residence", "delivery", "office", "work",
+    }
+)  # fmt: skip
+
 # Keys that carry no meaning of their own and inherit the enclosing key's kind:
 # ``"to": [{"address": "bob@x"}]``, ``"payee": {"id": "..."}``.
 _GENERIC_KEYS: Final = frozenset({"id", "value", "address", "number", "identifier"})
@@ -293,10 +305,17 @@ def _snake(key: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _key_hint(key: str) -> DestinationKind | None:
-    """The kind a key suggests, if any; the first matching word wins."""
-    for word in _WORDS.findall(key[:64]):
-        kind = _KEY_WORDS.get(word.lower())
+    """The kind a key suggests, if any; the first matching word wins.
+
+    ``address`` next to a postal word (``home_address``) suggests nothing: see
+    :data:`_POSTAL_WORDS`.
+    """
+    words = [w.lower() for w in _WORDS.findall(key[:64])]
+    for word in words:
+        kind = _KEY_WORDS.get(word)
         if kind is not None:
+            if word in ("address", "addresses") and not _POSTAL_WORDS.isdisjoint(words):
+                return None
             return kind
     return None
 

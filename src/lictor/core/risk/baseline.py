@@ -38,6 +38,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from lictor.core.decisions import ResultReport, Risk, RiskSignal
+from lictor.core.policy.functions import mentions
 from lictor.core.requests import ActionRequest
 from lictor.core.risk.arguments import (
     ArgumentReading,
@@ -99,7 +100,10 @@ class BaselineConfig:
     #: Time constant of the typical rate, in seconds of *activity* (see :class:`Rate`).
     rate_typical_seconds: float = 3_600.0
     rate_factor: float = 4.0
-    rate_min_calls: float = 10.0
+    #: An absolute floor under ``rate_factor``: it only rules out a handful of calls. The
+    #: spike itself is relative to the agent's pace; a floor of ten calls a minute let an
+    #: agent that works at one or two a minute loop at five to nine times that unseen.
+    rate_min_calls: float = 5.0
     rate_min_samples: int = 20
     hour_min_samples: int = 50
     #: An hour (or weekday) with a smaller share of past calls than this is unusual.
@@ -110,6 +114,12 @@ class BaselineConfig:
     volume_min_bytes: int = 16_384
     volume_min_items: int = 100
     volume_smoothing: float = 0.1
+    #: A new destination the human named in the task, or the human's own address, weighs
+    #: this share of the ``first_time_destination`` score: new, but not unexplained.
+    named_destination_weight: float = 1 / 3
+    #: Destination uses of a tool needed before their novelty rate discounts the
+    #: ``first_time_destination`` score (see ``Baseline._novelty``).
+    novelty_min_samples: int = 20
     scores: Mapping[SignalKind, float] = field(default_factory=lambda: DEFAULT_SCORES)
 
     def __post_init__(self) -> None:
@@ -123,6 +133,7 @@ class BaselineConfig:
             "rate_min_samples": self.rate_min_samples,
             "hour_min_samples": self.hour_min_samples,
             "transition_min_samples": self.transition_min_samples,
+            "novelty_min_samples": self.novelty_min_samples,
             "volume_min_samples": self.volume_min_samples,
             "volume_min_bytes": self.volume_min_bytes,
             "volume_min_items": self.volume_min_items,
@@ -137,6 +148,7 @@ class BaselineConfig:
         for name, share in (
             ("volume_smoothing", self.volume_smoothing),
             ("rare_share", self.rare_share),
+            ("named_destination_weight", self.named_destination_weight),
         ):
             if not 0.0 < share <= 1.0:
                 raise ConfigError(f"baseline {name} must be in (0, 1], got {share}")
@@ -158,6 +170,9 @@ class CallFacts(NamedTuple):
     ``previous_tool`` is the tool of the session's previous allowed call (``None`` at
     the start of a session or without one): transitions are learned within sessions.
     ``labels`` are the data labels in play: the resource's and the session's so far.
+    ``task`` (the human's request) and ``principal`` (the id of the human the agent acts
+    for) say which destinations the human vouched for; they are only read when a
+    destination is new, and never learned.
     A named tuple rather than a frozen dataclass: one is built per decision, and a
     tuple is about three times cheaper to build.
     """
@@ -168,6 +183,8 @@ class CallFacts(NamedTuple):
     labels: frozenset[str] = frozenset()
     previous_tool: str | None = None
     requested_items: int | None = None
+    task: str = ""
+    principal: str = ""
 
     @classmethod
     def from_request(
@@ -195,6 +212,8 @@ class CallFacts(NamedTuple):
             labels=labels,
             previous_tool=previous_tool,
             requested_items=reading.requested_items,
+            task=request.context.task,
+            principal=request.principal.id if request.principal is not None else "",
         )
 
 
@@ -348,6 +367,8 @@ class Baseline:
 
     ``destinations_per_tool`` is derived from ``destinations`` (distinct destinations
     stored per tool) and kept up to date by ``observe_*``, so explanations need no scan.
+    ``destination_uses`` is derived the same way: per tool, the stored counts summed and
+    the keys counted once, for :meth:`_novelty`.
     """
 
     config: BaselineConfig
@@ -365,6 +386,7 @@ class Baseline:
     rate: Rate
     volumes: Mapping[str, ToolVolume]
     destinations_per_tool: Mapping[str, int] = field(compare=False)
+    destination_uses: Mapping[str, tuple[int, int]] = field(compare=False)
 
     @classmethod
     def empty(cls, config: BaselineConfig | None = None) -> Baseline:
@@ -386,6 +408,7 @@ class Baseline:
             rate=Rate(),
             volumes=MappingProxyType({}),
             destinations_per_tool=MappingProxyType({}),
+            destination_uses=MappingProxyType({}),
         )
 
     # -- learning -------------------------------------------------------------------
@@ -405,7 +428,7 @@ class Baseline:
         cfg = self.config
         tool = _key(call.tool)
         tools, _ = self.tools.add((tool,))
-        destinations, per_tool = self._add_destinations(tool, call.destinations)
+        destinations, per_tool, uses = self._add_destinations(tool, call.destinations)
         resources = self.resources
         if call.resource:
             resources, _ = resources.add((_key(call.resource),))
@@ -428,6 +451,7 @@ class Baseline:
             tools=tools,
             destinations=destinations,
             destinations_per_tool=per_tool,
+            destination_uses=uses,
             resources=resources,
             labels=labels,
             transitions=transitions,
@@ -442,7 +466,7 @@ class Baseline:
         utc = _utc(now)
         tool = _key(result.tool)
         labels, _ = self.labels.add(sorted({_key(label) for label in result.labels}))
-        destinations, per_tool = self._add_destinations(tool, result.destinations)
+        destinations, per_tool, uses = self._add_destinations(tool, result.destinations)
         volumes = self._add_volume(tool, output_bytes=result.output_bytes, items=result.items)
         return replace(
             self,
@@ -452,29 +476,41 @@ class Baseline:
             labels=labels,
             destinations=destinations,
             destinations_per_tool=per_tool,
+            destination_uses=uses,
             volumes=volumes,
         )
 
     def _add_destinations(
         self, tool: str, found: tuple[Destination, ...]
-    ) -> tuple[TopCounts[tuple[str, str]], Mapping[str, int]]:
+    ) -> tuple[TopCounts[tuple[str, str]], Mapping[str, int], Mapping[str, tuple[int, int]]]:
         if not found:
-            return self.destinations, self.destinations_per_tool
+            return self.destinations, self.destinations_per_tool, self.destination_uses
         keys = list(dict.fromkeys((tool, _key(d.key)) for d in found))
         old = self.destinations
         new, evicted = old.add(keys)
         per_tool = dict(self.destinations_per_tool)
+        uses = dict(self.destination_uses)
+        before, after = old.counts, new.counts
         # A key can enter and leave within one batch, or leave and come back: count
         # each touched key by whether it is stored before and after.
         for key in {*keys, *evicted}:
-            delta = (key in new) - (key in old)
+            delta = (key in after) - (key in before)
             if delta:
                 remaining = per_tool.get(key[0], 0) + delta
                 if remaining > 0:
                     per_tool[key[0]] = remaining
                 else:
                     per_tool.pop(key[0], None)
-        return new, MappingProxyType(per_tool)
+            was, now = before.get(key, 0), after.get(key, 0)
+            if was != now:
+                total, once = uses.get(key[0], (0, 0))
+                total += now - was
+                once += (now == 1) - (was == 1)
+                if total > 0:
+                    uses[key[0]] = (total, once)
+                else:
+                    uses.pop(key[0], None)
+        return new, MappingProxyType(per_tool), MappingProxyType(uses)
 
     def _add_volume(
         self,
@@ -532,7 +568,7 @@ class Baseline:
                 )
             )
         if call.destinations:
-            self._destination_signal(tool, call.destinations, signals)
+            self._destination_signal(tool, call, signals)
         if call.resource:
             resource = _key(call.resource)
             if resource not in self.resources.counts:
@@ -546,7 +582,7 @@ class Baseline:
                 )
         if call.labels:
             known = self.labels.counts
-            new = sorted({_key(x) for x in call.labels if _key(x) not in known})
+            new = sorted({key for key in map(_key, call.labels) if key not in known})
             if new:
                 signals.append(self._label_signal(new))
         self._hour_signal(utc, signals)
@@ -569,7 +605,13 @@ class Baseline:
                 )
         if call.requested_items is not None:
             volume = self.volumes.get(tool)
-            if volume is not None:
+            # Checked here as well as in ``_volume_signal``, so that the message is only
+            # written for a size that can be a spike: most calls ask for a usual amount.
+            if (
+                volume is not None
+                and volume.requested.samples >= cfg.volume_min_samples
+                and call.requested_items >= cfg.volume_min_items
+            ):
                 signal = self._volume_signal(
                     f"{tool} asks for {call.requested_items} items",
                     volume.requested,
@@ -613,12 +655,10 @@ class Baseline:
                     break
         return Assessment(combine(signals), tuple(signals), not self.is_learning(utc))
 
-    def _destination_signal(
-        self, tool: str, found: tuple[Destination, ...], signals: list[RiskSignal]
-    ) -> None:
+    def _destination_signal(self, tool: str, call: CallFacts, signals: list[RiskSignal]) -> None:
         known = self.destinations.counts
         new: dict[str, Destination] = {}
-        for dest in found:
+        for dest in call.destinations:
             key = _key(dest.key)
             if (tool, key) not in known and key not in new:
                 new[key] = dest
@@ -629,16 +669,50 @@ class Baseline:
             shown.append(f"{len(new) - _LIST_SHOWN} more")
         seen = self.destinations_per_tool.get(tool, 0)
         base = self.config.score_of(SignalKind.FIRST_TIME_DESTINATION)
+        # The signal is there to catch a place that nobody asked for: an injected payee or
+        # an exfiltration address. A new destination the requester wrote into the task, or
+        # the requester's own address, is still reported, but it is explained, so it weighs
+        # less; one the requester did not name keeps the full weight.
+        unnamed = [d for d in new.values() if not _is_named(d, call.task, call.principal)]
+        counted = len(unnamed) if unnamed else len(new)
         # Several new destinations in one call weigh a little more than one, not n times:
         # a mail to three new colleagues is one decision, not three.
-        score = min(base + 0.05 * (len(new) - 1), base + 0.15, 1.0)
+        score = min(base + 0.05 * (counted - 1), base + 0.15, 1.0)
+        note = ""
+        if not unnamed:
+            score *= self.config.named_destination_weight
+            note = "; named in the task or the requester's own"
+        novelty = self._novelty(tool)
+        if novelty > 0.0:
+            # A new place is evidence only as far as new places are rare for this tool:
+            # an agent that invites a new candidate to every interview meets a new
+            # address half the time, one that pays the vendor master almost never. It
+            # keeps at least half its weight, so that with a second signal it still holds.
+            score *= max(1.0 - novelty, 0.5)
+            note += f"; about {novelty:.0%} of its {tool} destinations were new"
         signals.append(
             RiskSignal(
                 _K_FIRST_TIME_DESTINATION,
-                f"{', '.join(shown)} never used by this agent with {tool} (seen {seen} others)",
+                f"{', '.join(shown)} never used by this agent with {tool} "
+                f"(seen {seen} others){note}",
                 score,
             )
         )
+
+    def _novelty(self, tool: str) -> float:
+        """How often ``tool`` met a destination for the first time, in [0, 1].
+
+        Good-Turing's estimate of the chance that the next use is new: destinations seen
+        exactly once over all destination uses of the tool (I. J. Good, "The population
+        frequencies of species and the estimation of population parameters",
+        Biometrika 40, 1953). Zero until the tool has ``novelty_min_samples`` uses. A
+        space-saving table gives an evicted key's successor a count above one, so after
+        evictions this underestimates novelty: it errs toward the full score.
+        """
+        uses, once = self.destination_uses.get(tool, (0, 0))
+        if uses < max(self.config.novelty_min_samples, 1):
+            return 0.0
+        return once / uses
 
     def _label_signal(self, new: list[str]) -> RiskSignal:
         known = [k for k, _ in self.labels.top(5)]
@@ -759,8 +833,11 @@ class Baseline:
             raise ValueError(f"unknown baseline version {obj.get('version')!r}")
         destinations = _pairs_in(obj.get("destinations"), cfg.destinations_capacity, "destinations")
         per_tool: dict[str, int] = {}
-        for tool, _ in destinations:
+        uses: dict[str, tuple[int, int]] = {}
+        for (tool, _), count in destinations.counts.items():
             per_tool[tool] = per_tool.get(tool, 0) + 1
+            total, once = uses.get(tool, (0, 0))
+            uses[tool] = (total + count, once + (count == 1))
         rate = _obj(obj.get("rate"), "rate")
         volumes_in = _obj(obj.get("volumes", {}), "volumes")
         volumes: dict[str, ToolVolume] = {}
@@ -795,6 +872,7 @@ class Baseline:
             ),
             volumes=MappingProxyType(volumes),
             destinations_per_tool=MappingProxyType(per_tool),
+            destination_uses=MappingProxyType(uses),
         )
 
 
@@ -811,6 +889,20 @@ def _utc(now: datetime) -> datetime:
 
 def _key(text: str) -> str:
     return text if len(text) <= MAX_KEY_CHARS else text[:MAX_KEY_CHARS]
+
+
+def _is_named(dest: Destination, task: str, principal: str) -> bool:
+    """Whether the requester vouched for ``dest``: their own id, or named in the task.
+
+    The task is matched as policies match it (:func:`mentions`: whole words, any case),
+    on the value as written and on its normalised form (a URL's host, a compact IBAN).
+    """
+    body = dest.key.partition(":")[2]
+    if principal and body == principal.casefold():
+        return True
+    if not task:
+        return False
+    return mentions(task, dest.value) or (body != dest.value and mentions(task, body))
 
 
 def _earliest(current: datetime | None, now: datetime) -> datetime:

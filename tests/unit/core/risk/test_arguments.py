@@ -79,6 +79,26 @@ def test_shape_alone_marks_emails_urls_and_ibans_but_not_bare_numbers() -> None:
     ]
 
 
+def test_a_postal_address_is_personal_data_not_a_destination() -> None:
+    # An HR record's new home address: "address" beside a postal word names a place
+    # where someone lives, not a channel data can leave through.
+    record = {
+        "employee_id": "E-1042",
+        "fields": {"home_address": "12 Hauptstrasse, Berlin"},
+        "shippingAddress": {"street": "Am Markt 3", "city": "Bonn"},
+        "billing_addresses": ["Parkweg 7, 10115 Berlin"],
+    }
+    assert keys(record) == []
+    # Its shape still counts on its own, and "address" alone, or with a mail word, is
+    # still a recipient.
+    assert keys({"home_address": "bob@corp.example"}) == [
+        ("home_address", "email:bob@corp.example")
+    ]
+    assert keys({"address": "Bob"}) == [("address", "id:bob")]
+    assert keys({"email_address": "Bob"}) == [("email_address", "id:bob")]
+    assert keys({"reply_address": "Bob"}) == [("reply_address", "id:bob")]
+
+
 def test_kind_nouns_read_well() -> None:
     assert DestinationKind.EMAIL.noun == "recipient"
     dest = classify_value("bob@corp.example")

@@ -126,6 +126,88 @@ def test_several_new_destinations_make_one_signal_that_weighs_a_bit_more() -> No
     assert signal.score == pytest.approx(0.6)
 
 
+def asked(
+    to: Iterable[str], task: str = "", principal: str | None = None, tool: str = "send_email"
+) -> CallFacts:
+    """A call as a requester made it: with the task text and the principal."""
+    request: dict[str, Any] = {
+        "agent_id": "mail",
+        "tool": tool,
+        "arguments": {"to": list(to)},
+        "context": {"task": task},
+    }
+    if principal is not None:
+        request["principal"] = {"id": principal}
+    return CallFacts.from_request(parse_request(request))
+
+
+def test_a_new_destination_named_in_the_task_weighs_a_third() -> None:
+    baseline, now = trained([facts(to=["colleague@corp.example"])])
+    task = "Send the onboarding pack to our new hire at Sara.Lind7@mail.example."
+    named = baseline.score(asked(["sara.lind7@mail.example"], task), now)
+    (signal,) = named.signals
+    assert signal.kind == SignalKind.FIRST_TIME_DESTINATION
+    assert signal.score == pytest.approx(0.15)
+    assert signal.detail.endswith("; named in the task or the requester's own")
+    # The same address when the task does not name it keeps the full weight.
+    unnamed = baseline.score(asked(["sara.lind7@mail.example"], "Onboard the new hire."), now)
+    assert unnamed.score == pytest.approx(0.45)
+    # Whole words only, as policies' mentions(): a longer address does not vouch.
+    longer = baseline.score(asked(["lind7@mail.example"], task), now)
+    assert longer.score == pytest.approx(0.45)
+
+
+def test_a_url_host_or_the_requesters_own_address_count_as_named() -> None:
+    baseline, now = trained([facts("fetch", to=["https://docs.example/a"]), facts()])
+    task = "Is the provider down? Check status.provider.example and tell #ops."
+    url = "https://status.provider.example/api/v2"
+    assert baseline.score(asked([url], task, tool="fetch"), now).score == pytest.approx(0.15)
+    own = asked(["Emma@Corp.Example"], "Mail me a summary.", "emma@corp.example")
+    assert baseline.score(own, now).score == pytest.approx(0.15)
+
+
+def test_one_unnamed_new_destination_keeps_the_full_weight() -> None:
+    baseline, now = trained([facts(to=["colleague@corp.example"])])
+    task = "Invite ann@partner.example to the review."
+    assessment = baseline.score(asked(["ann@partner.example", "x@evil.example"], task), now)
+    (signal,) = assessment.signals
+    # Only the unnamed one is counted, at the full base score.
+    assert signal.score == pytest.approx(0.45)
+    assert "named in the task" not in signal.detail
+
+
+def test_a_new_destination_weighs_less_for_a_tool_that_often_meets_new_ones() -> None:
+    # Twenty invitations, each to a new candidate and a regular interviewer: half of the
+    # destination uses were first uses (Good-Turing: 10 seen once in 20 uses).
+    invites = [
+        facts("invite", to=[f"candidate{i}@mail.example", "interviewer@corp.example"])
+        for i in range(10)
+    ]
+    baseline, now = trained(invites)
+    assessment = baseline.score(facts("invite", to=["candidate99@mail.example"]), now)
+    (signal,) = assessment.signals
+    assert signal.score == pytest.approx(0.45 * (1 - 10 / 20))
+    assert signal.detail.endswith("; about 50% of its invite destinations were new")
+    # A tool that always goes to the same few places keeps the full weight.
+    payments = [facts("pay", to=["DE89370400440532013000"]) for _ in range(30)]
+    baseline, now = trained(payments)
+    assert baseline.score(facts("pay", to=["x@evil.example"]), now).score == pytest.approx(0.45)
+
+
+def test_novelty_needs_enough_uses_of_the_tool() -> None:
+    few = [facts("invite", to=[f"c{i}@mail.example"]) for i in range(19)]
+    baseline, now = trained(few)
+    assert baseline.score(facts("invite", to=["new@mail.example"]), now).score == pytest.approx(
+        0.45
+    )
+    # Every use new: the estimate is 1, but a new destination keeps half its weight.
+    config = BaselineConfig(learning_observations=0, learning_seconds=0, novelty_min_samples=5)
+    baseline, now = trained(few, config)
+    (signal,) = baseline.score(facts("invite", to=["new@mail.example"]), now).signals
+    assert signal.score == pytest.approx(0.225)
+    assert signal.detail.endswith("; about 100% of its invite destinations were new")
+
+
 # -- first_time_resource ------------------------------------------------------------
 
 
@@ -205,6 +287,21 @@ def test_rate_spike_fires_when_calls_bunch_up() -> None:
     assert detail(assessment, SignalKind.RATE_SPIKE).startswith(
         "a recent rate of about 24 calls per 60 s, 19.3 times this agent's usual 1.3"
     )
+
+
+def test_a_short_loop_of_a_slow_agent_is_a_spike() -> None:
+    # An agent that makes a call every two minutes, then the same call in a loop: five
+    # calls within a few seconds are four times its pace, and that is the spike; the
+    # absolute floor only rules out a handful of calls.
+    baseline, now = trained([facts("pay")] * 40, step=timedelta(minutes=2))
+    for i in range(3):
+        baseline = baseline.observe_call(facts("pay"), now + timedelta(seconds=i))
+    assert baseline.score(facts("pay"), now + timedelta(seconds=3)).signals == ()
+    for i in range(3, 6):
+        baseline = baseline.observe_call(facts("pay"), now + timedelta(seconds=i))
+    assessment = baseline.score(facts("pay"), now + timedelta(seconds=6))
+    assert kinds(assessment) == {SignalKind.RATE_SPIKE}
+    assert detail(assessment, SignalKind.RATE_SPIKE).startswith("a recent rate of about 7 calls")
 
 
 def test_rate_spike_does_not_fire_at_a_steady_fast_pace() -> None:
@@ -439,6 +536,9 @@ def test_from_json_needs_an_object() -> None:
         {"volume_smoothing": 0.0},
         {"rare_share": 1.5},
         {"rate_factor": 0.5},
+        {"named_destination_weight": 0.0},
+        {"named_destination_weight": 1.5},
+        {"novelty_min_samples": -1},
         {"scores": {SignalKind.NEW_TOOL: 2.0}},
     ],
 )

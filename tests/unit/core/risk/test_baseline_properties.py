@@ -91,6 +91,7 @@ def test_json_round_trip_of_any_learned_baseline(
     loaded = Baseline.from_json(stored)
     assert loaded == baseline
     assert loaded.destinations_per_tool == baseline.destinations_per_tool
+    assert loaded.destination_uses == baseline.destination_uses
     probe = CallFacts("send", (dest("new@evil.example"),), previous_tool="read")
     assert loaded.score(probe, now) == baseline.score(probe, now)
 
@@ -199,6 +200,11 @@ class BaselineMachine(RuleBasedStateMachine):
     def per_tool_counts_are_derived_from_the_table(self) -> None:
         derived = Counter(tool for tool, _ in self.baseline.destinations)
         assert dict(self.baseline.destinations_per_tool) == dict(derived)
+        uses: dict[str, tuple[int, int]] = {}
+        for (tool, _), count in self.baseline.destinations.counts.items():
+            total, once = uses.get(tool, (0, 0))
+            uses[tool] = (total + count, once + (count == 1))
+        assert dict(self.baseline.destination_uses) == uses
 
     @invariant()
     def new_destination_signal_agrees_with_the_model(self) -> None:
