@@ -17,6 +17,7 @@ fired. Cases run through the same ``evaluate`` as live traffic.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from lictor.core.agents import Agent, parse_agent
 from lictor.core.decisions import Outcome, parse_time
 from lictor.core.policy import Facts, SessionFacts, evaluate
 from lictor.core.requests import parse_request
+from lictor.core.risk.windows import WindowScope, parse_duration
 from lictor.errors import InvalidToolCall, PolicyError
 from lictor.service.documents import Document
 from lictor.service.policies import Bundle
@@ -190,8 +192,49 @@ def _case(doc: Document, ptr: str, item: object) -> TestCase:
 # What a case may say about the session: the facts risk state fills in a live decision
 # (labels, counters, untrusted destinations, whether the call has side effects).
 _SESSION_KEYS = frozenset(
-    {"id", "labels", "counters", "calls", "untrusted_destinations", "side_effecting"}
+    {
+        "id",
+        "labels",
+        "counters",
+        "calls",
+        "untrusted_destinations",
+        "side_effecting",
+        "windows",
+        "provenance",
+    }
 )
+_WINDOW_KEYS = frozenset({"tools", "argument", "duration", "scope", "count", "sum"})
+_SCOPES = frozenset(scope.value for scope in WindowScope)
+
+
+class _CaseFunctions:
+    """What ``provenance()`` and ``window_*()`` answer in a test case: what it states.
+
+    Live, risk state reads these from the session and the window store; a case states
+    them, so rules on budgets and on where a value came from can be tested like any
+    other. A window the case does not state holds no earlier calls; a value it does not
+    list has the source ``unknown``.
+    """
+
+    __slots__ = ("_sources", "_windows")
+
+    def __init__(
+        self,
+        windows: Mapping[tuple[str, str, str, str], tuple[int, float]],
+        sources: Mapping[str, list[str]],
+    ) -> None:
+        self._windows = windows
+        self._sources = sources
+
+    def provenance(self, value: object) -> list[str]:
+        key = value if isinstance(value, str) else json.dumps(value)
+        return list(self._sources.get(key, ["unknown"]))
+
+    def window_count(self, tools: str, duration: str, scope: str) -> int:
+        return self._windows.get((tools, "", duration, scope), (0, 0.0))[0]
+
+    def window_sum(self, tools: str, argument: str, duration: str, scope: str) -> float:
+        return self._windows.get((tools, argument, duration, scope), (0, 0.0))[1]
 
 
 def _session(doc: Document, ptr: str, data: object) -> SessionFacts:
@@ -221,6 +264,9 @@ def _session(doc: Document, ptr: str, data: object) -> SessionFacts:
     side_effecting = data.get("side_effecting", False)
     if not isinstance(side_effecting, bool):
         raise _err(doc, f"{ptr}/side_effecting", "side_effecting must be true or false")
+    windows = _windows(doc, f"{ptr}/windows", data.get("windows"))
+    sources = _sources(doc, f"{ptr}/provenance", data.get("provenance"))
+    stated = "windows" in data or "provenance" in data
     return SessionFacts(
         id=str(data.get("id", "")),
         labels=frozenset(labels),
@@ -228,7 +274,60 @@ def _session(doc: Document, ptr: str, data: object) -> SessionFacts:
         calls=calls,
         untrusted_destinations=tuple(untrusted),
         side_effecting=side_effecting,
+        functions=_CaseFunctions(windows, sources) if stated else None,
     )
+
+
+def _windows(
+    doc: Document, ptr: str, data: object
+) -> dict[tuple[str, str, str, str], tuple[int, float]]:
+    """Parse ``windows``: earlier allowed calls per window, as the policy writes it."""
+    if data is None:
+        return {}
+    if not isinstance(data, list):
+        raise _err(doc, ptr, "windows must be a list of {tools, duration, scope, count}")
+    windows: dict[tuple[str, str, str, str], tuple[int, float]] = {}
+    for i, item in enumerate(data):
+        at = f"{ptr}/{i}"
+        if not isinstance(item, dict):
+            raise _err(doc, at, "a window must be a mapping of tools, duration, scope, count")
+        unknown = sorted(set(item) - _WINDOW_KEYS)
+        if unknown:
+            raise _err(doc, f"{at}/{unknown[0]}", f"unknown field {unknown[0]!r}")
+        for name in ("tools", "duration", "scope"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                raise _err(doc, f"{at}/{name}", f"{name} must be a string, as in the policy")
+        try:
+            parse_duration(item["duration"])
+        except ValueError as exc:
+            raise _err(doc, f"{at}/duration", str(exc)) from None
+        if item["scope"] not in _SCOPES:
+            raise _err(doc, f"{at}/scope", f"scope must be one of {', '.join(sorted(_SCOPES))}")
+        argument = item.get("argument", "")
+        if not isinstance(argument, str):
+            raise _err(doc, f"{at}/argument", "argument must be a string")
+        count = item.get("count", 0)
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise _err(doc, f"{at}/count", "count must be an integer >= 0")
+        total = item.get("sum", 0)
+        if not isinstance(total, int | float) or isinstance(total, bool):
+            raise _err(doc, f"{at}/sum", "sum must be a number")
+        windows[(item["tools"], argument, item["duration"], item["scope"])] = (count, float(total))
+    return windows
+
+
+def _sources(doc: Document, ptr: str, data: object) -> dict[str, list[str]]:
+    """Parse ``provenance``: value -> where it came from (``task``, ``tool_output:x``...)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise _err(doc, ptr, "provenance must map values to lists of sources")
+    sources: dict[str, list[str]] = {}
+    for value, found in data.items():
+        if not isinstance(found, list) or not found or not all(isinstance(x, str) for x in found):
+            raise _err(doc, f"{ptr}/{value}", "sources must be a non-empty list of strings")
+        sources[str(value)] = sorted(found)
+    return sources
 
 
 def _err(doc: Document, ptr: str, message: str) -> PolicyError:
