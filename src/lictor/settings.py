@@ -80,6 +80,14 @@ class Settings(BaseModel):
     risk: bool = Field(True, description="Session context, budgets and baselines (docs/risk.md)")
     risk_learning_observations: int = Field(50, ge=0)
     risk_learning_seconds: float = Field(86_400.0, ge=0)
+    risk_store: str | None = Field(
+        None,
+        pattern=r"^(redis|rediss|unix)://",
+        description="Where risk state (sessions, budgets, baselines) lives: unset, in the "
+        "store_url database; redis://host:6379/0 (rediss:// for TLS, unix:// for a socket; "
+        "?prefix=... namespaces the keys), in Redis, shared by every replica given the same "
+        "URL (docs/risk.md#redis)",
+    )
     alerts: dict[str, Any] = Field(
         default_factory=dict,
         description="[alerts] table: rules, sinks, playbooks, file (docs/alerts.md)",

@@ -329,7 +329,11 @@ def _risk_engine(settings: Settings, store: Store) -> RiskEngine | None:
         learning_observations=settings.risk_learning_observations,
         learning_seconds=settings.risk_learning_seconds,
     )
-    return RiskEngine(config, store.risk)
+    if settings.risk_store is None:
+        return RiskEngine(config, store.risk)
+    from lictor.store.redis_risk import RedisRiskStore  # redis-py takes 0.2 s to import
+
+    return RiskEngine(config, RedisRiskStore.from_url(settings.risk_store))
 
 
 def _publisher(sink: SyslogSink) -> Callable[[Sequence[SealedRecord]], None]:
