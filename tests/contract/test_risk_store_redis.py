@@ -508,10 +508,26 @@ def test_two_server_replicas_sharing_redis_enforce_one_budget(
         assert b.decide(transfer(6000)).outcome is Outcome.DENY
         assert b.decide(transfer(5000)).allowed
         assert a.decide(transfer(1)).outcome is Outcome.DENY
+        assert runtimes[0].is_ready() == {"store": True, "audit_writer": True, "risk_store": True}
     finally:
         for runtime in runtimes:
-            runtime.close()
-            if runtime.governor.risk is not None:
-                store = runtime.governor.risk.store
-                assert isinstance(store, RedisRiskStore)
-                store.close()
+            runtime.close()  # closes its Redis client too
+
+
+def test_readiness_fails_while_the_redis_risk_store_does_not_answer(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    policies.joinpath("budget.yaml").write_text(json.dumps({"rules": RAW_RULES}))
+    settings = Settings(
+        data_dir=tmp_path / "d",
+        policies=policies,
+        agents=None,
+        risk_store="redis://127.0.0.1:1/0",  # nothing listens on port 1
+        checkpoint_seconds=3600,
+    )
+    runtime = Runtime.open(settings, clock=FixedClock(NOW))
+    try:
+        assert runtime.is_ready()["risk_store"] is False
+        assert runtime.is_ready()["store"] is True
+    finally:
+        runtime.close()

@@ -38,6 +38,7 @@ def baseline(
     from lictor.cli.main import errors_mapped, out
     from lictor.core.risk.baseline import Baseline
     from lictor.core.risk.replay import replay_audit
+    from lictor.server.runtime import risk_store
     from lictor.service.memory import SystemClock
     from lictor.service.risk import RiskEngine, RiskSettings
 
@@ -48,7 +49,7 @@ def baseline(
             learning_seconds=settings.risk_learning_seconds,
         )
         with opened_store(config, store, data_dir) as opened:
-            engine = RiskEngine(risk, opened.risk)
+            engine = RiskEngine(risk, risk_store(settings, opened))  # Redis when configured
             if bootstrap:
                 payloads = (record.payload for record in opened.audit.records())
                 learned = replay_audit(Baseline.empty(risk.config()), payloads, agent_id)

@@ -38,7 +38,7 @@ from lictor.service.inventory import Inventory
 from lictor.service.lifecycle import PolicyLifecycle
 from lictor.service.memory import SystemClock
 from lictor.service.policies import Bundle, load_bundle, load_inventory
-from lictor.service.ports import Clock, CredentialKind, Role
+from lictor.service.ports import Clock, CredentialKind, RiskStore, Role
 from lictor.service.response import IncidentResponse, MemoryResponseState, ResponseGate
 from lictor.service.reviews import ReviewExpiry, ReviewService
 from lictor.service.risk import RiskEngine, RiskSettings
@@ -253,8 +253,13 @@ class Runtime:
         self.bundle = bundle
 
     def is_ready(self) -> dict[str, bool]:
-        """Return each readiness check: the store answers, the audit writer runs."""
-        return {"store": self.store.ping(), "audit_writer": _is_writer_alive(self.writer)}
+        """Return each readiness check: the stores answer, the audit writer runs."""
+        checks = {"store": self.store.ping(), "audit_writer": _is_writer_alive(self.writer)}
+        risk = self.governor.risk
+        ping = getattr(risk.store, "ping", None) if risk is not None else None
+        if ping is not None and risk is not None and risk.store is not self.store.risk:
+            checks["risk_store"] = bool(ping())
+        return checks
 
     def close(self) -> None:
         """Flush queued audit entries, write a final checkpoint, close the store. Idempotent."""
@@ -280,6 +285,9 @@ class Runtime:
                 self.governor.risk.flush(self.clock.now())  # learned baselines survive
             except LictorError:
                 log.exception("risk baselines not saved at shutdown")
+            close = getattr(self.governor.risk.store, "close", None)
+            if close is not None and self.governor.risk.store is not self.store.risk:
+                close()  # a separate risk store (Redis); the database closes below
         try:
             self.writer.close(timeout=self.settings.audit_timeout_seconds)
         except LictorError:
@@ -329,11 +337,22 @@ def _risk_engine(settings: Settings, store: Store) -> RiskEngine | None:
         learning_observations=settings.risk_learning_observations,
         learning_seconds=settings.risk_learning_seconds,
     )
+    return RiskEngine(config, risk_store(settings, store))
+
+
+def risk_store(settings: Settings, store: Store) -> RiskStore:
+    """Where risk state lives: Redis when ``risk_store`` names one, else the database.
+
+    The one place that decides it, for the server, the dashboard and the CLI alike.
+
+    Raises:
+        ConfigError: the Redis URL is invalid.
+    """
     if settings.risk_store is None:
-        return RiskEngine(config, store.risk)
+        return store.risk
     from lictor.store.redis_risk import RedisRiskStore  # redis-py takes 0.2 s to import
 
-    return RiskEngine(config, RedisRiskStore.from_url(settings.risk_store))
+    return RedisRiskStore.from_url(settings.risk_store)
 
 
 def _publisher(sink: SyslogSink) -> Callable[[Sequence[SealedRecord]], None]:

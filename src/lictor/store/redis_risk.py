@@ -226,6 +226,13 @@ class RedisRiskStore:
         """Close the client's connections; a later command opens new ones."""
         self._client.close()
 
+    def ping(self) -> bool:
+        """Return whether Redis answers (readiness: decisions in sessions need it)."""
+        try:
+            return bool(self._client.ping())
+        except (redis.RedisError, OSError):
+            return False
+
     # -- sessions -------------------------------------------------------------------------
 
     def session(self, session_id: str) -> SessionState | None:

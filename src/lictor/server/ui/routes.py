@@ -602,7 +602,9 @@ class Ui:
         if not isinstance(arguments, Mapping):
             return {}
         session_id = request.get("session_id")
-        state = self.runtime.store.risk.session(session_id) if isinstance(session_id, str) else None
+        risk = self.runtime.governor.risk
+        sessions = risk.store if risk is not None else self.runtime.store.risk  # Redis or SQL
+        state = sessions.session(session_id) if isinstance(session_id, str) else None
         agent_id = request.get("agent_id")
         agent = self.runtime.agents.get(agent_id) if isinstance(agent_id, str) else None
         index = (state or SessionState()).index(agent.attributes if agent is not None else None)
