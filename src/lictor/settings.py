@@ -88,6 +88,12 @@ class Settings(BaseModel):
         "?prefix=... namespaces the keys), in Redis, shared by every replica given the same "
         "URL (docs/risk.md#redis)",
     )
+    risk_session_retention_seconds: float = Field(
+        30 * 86_400.0,
+        ge=0,
+        description="A risk session idle this long is deleted (hourly, SQL store; Redis "
+        "expires keys itself): resumed later, it starts empty. 0 keeps sessions forever",
+    )
     alerts: dict[str, Any] = Field(
         default_factory=dict,
         description="[alerts] table: rules, sinks, playbooks, file (docs/alerts.md)",

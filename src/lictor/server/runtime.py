@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from lictor.alerts import AlertsConfig, AlertService, build_sinks, load_alerts_config
@@ -37,10 +38,11 @@ from lictor.service.governor import Governor
 from lictor.service.inventory import Inventory
 from lictor.service.lifecycle import PolicyLifecycle
 from lictor.service.memory import SystemClock
+from lictor.service.periodic import Periodic
 from lictor.service.policies import Bundle, load_bundle, load_inventory
 from lictor.service.ports import Clock, CredentialKind, RiskStore, Role
 from lictor.service.response import IncidentResponse, MemoryResponseState, ResponseGate
-from lictor.service.reviews import ReviewExpiry, ReviewService
+from lictor.service.reviews import ReviewService
 from lictor.service.risk import RiskEngine, RiskSettings
 from lictor.service.tracing import DecisionTracing, tracing_for
 from lictor.settings import Settings
@@ -50,6 +52,9 @@ from lictor.store.notify import CREDENTIALS_CHANNEL, ChangeListener
 from lictor.store.reviews import SqlResponseState, SqlReviews
 
 log = logging.getLogger("lictor.server")
+
+_PRUNE_SECONDS = 3600.0
+"""How often each server deletes risk sessions idle past the retention (SQL store)."""
 
 INVENTORY_FILE_ACTOR = "lictor:inventory-file"
 """The ``actor`` of audit entries written when the inventory file is loaded at start."""
@@ -98,12 +103,27 @@ class Runtime:
         self.settings = settings
         self.events: EventBus = events if events is not None else EventBus()
         self.reviews = reviews
-        self.review_expiry: ReviewExpiry | None = None
+        # Housekeeping every replica does in the background (docs/deploy.md).
+        self.chores: list[Periodic] = []
         if reviews is not None:
             reviews.events = self.events
-            # Expiry is seen within a tenth of the review time (at most 30 s) of falling due.
+            # Expiry is seen within a tenth of the review time (at most 30 s) of falling due:
+            # the trail and the live feed show it without anyone opening the review.
             interval = min(30.0, max(0.5, reviews.review_seconds / 10))
-            self.review_expiry = ReviewExpiry(reviews, interval).start()
+            self.chores.append(Periodic("lictor-review-expiry", reviews.expire_due, interval))
+        retention = settings.risk_session_retention_seconds
+        if governor.risk is not None and retention > 0:
+            prune = getattr(governor.risk.store, "prune_sessions", None)
+            if prune is not None:  # the SQL store; Redis expires idle sessions itself
+
+                def prune_idle_sessions() -> object:
+                    return prune(clock.now() - timedelta(seconds=retention))
+
+                self.chores.append(
+                    Periodic("lictor-session-pruning", prune_idle_sessions, _PRUNE_SECONDS)
+                )
+        for chore in self.chores:
+            chore.start()
         self.response = IncidentResponse(
             agents=agents,
             credentials=credentials,
@@ -274,8 +294,8 @@ class Runtime:
                 log.exception("identity services did not close cleanly")
         if self.revocations is not None:
             self.revocations.close()
-        if self.review_expiry is not None:
-            self.review_expiry.close()
+        for chore in self.chores:
+            chore.close()
         if self.replication is not None:
             self.replication.close()
         if self.alerts is not None:

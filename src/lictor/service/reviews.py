@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from lictor.core.decisions import Decision
 from lictor.core.requests import ActionRequest
 from lictor.core.reviews import Review, ReviewStatus, Verdict
-from lictor.errors import Conflict, Forbidden, LictorError, NotFound
+from lictor.errors import Conflict, Forbidden, NotFound
 from lictor.service.events import Event, EventBus, EventKind, Severity
 from lictor.service.ids import new_ulid
 from lictor.service.ports import AuditLog, Clock
@@ -418,44 +418,6 @@ def _resolved_event(review: Review) -> Event:
             "tool": review.tool,
         },
     )
-
-
-class ReviewExpiry:
-    """Expires due reviews in the background, so expiry does not wait for someone to look.
-
-    Each replica runs one; settling is a conditional update, so when two replicas expire
-    the same review, one wins (the trail may record the loser's attempt too, as for any
-    race between reviewers).
-    """
-
-    def __init__(self, reviews: ReviewService, interval_seconds: float) -> None:
-        self._reviews = reviews
-        self._interval = interval_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> ReviewExpiry:
-        """Start the thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="lictor-review-expiry", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop the thread and wait for a running sweep."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self._reviews.expire_due()
-            except LictorError:
-                log.exception("expiring due reviews failed; trying again later")
 
 
 class MemoryReviews:

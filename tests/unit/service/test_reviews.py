@@ -273,12 +273,12 @@ def test_every_settled_review_is_announced_once_on_the_event_bus() -> None:
 def test_due_reviews_expire_in_the_background_without_anyone_reading_them() -> None:
     import time
 
-    from lictor.service.reviews import ReviewExpiry
+    from lictor.service.periodic import Periodic
 
     governor, reviews, audit, clock = build()
     review_id = governor.decide(pay(500)).review_id
     assert review_id is not None
-    expiry = ReviewExpiry(reviews, interval_seconds=0.02).start()
+    expiry = Periodic("expiry", reviews.expire_due, interval_seconds=0.02).start()
     try:
         time.sleep(0.1)
         assert reviews.store.get(review_id).status is ReviewStatus.PENDING  # type: ignore[union-attr]
