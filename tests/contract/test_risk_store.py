@@ -166,3 +166,50 @@ def test_allowed_calls_are_written_behind_seen_at_once_locally_and_after_flush_e
     assert stored is not None
     assert stored.labels == frozenset({"confidential"})
     assert replica(sql_backend.open_store()).decide(mail).outcome is Outcome.DENY
+
+
+def test_a_batch_of_session_changes_is_one_transaction_applied_in_order(
+    sql_backend: Backend,
+) -> None:
+    store = sql_backend.open_store().risk
+    assert isinstance(store, SqlRiskStore)
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    store.update_session("a", lambda s: s.after_call("read", ("internal",)), at)
+
+    results = store.update_sessions(
+        [
+            ("a", lambda s: s.after_call("read", ("confidential",)), at),
+            ("b", lambda s: s.after_call("send", ()), at),
+            ("a", lambda s: s.after_call("send", ()), at + timedelta(seconds=1)),
+        ]
+    )
+
+    a, b = store.session("a"), store.session("b")
+    assert a is not None
+    assert b is not None
+    assert a.counters == {"read": 2, "send": 1}
+    assert a.labels == frozenset({"internal", "confidential"})
+    assert a.previous_tool == "send"  # the later change of "a" applied last
+    assert b.counters == {"send": 1}
+    assert [r.version for r in results] == [a.version - 1, b.version, a.version]
+    assert store.session_version("a") == a.version
+    assert store.update_sessions([]) == []
+
+
+def test_concurrent_batches_on_overlapping_sessions_lose_no_change(sql_backend: Backend) -> None:
+    stores = [sql_backend.open_store().risk for _ in range(4)]
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+    def burst(i: int) -> None:
+        store = stores[i % 4]
+        assert isinstance(store, SqlRiskStore)
+        sessions = ["x", "y"] if i % 2 else ["y", "x"]  # opposite orders: no deadlock
+        store.update_sessions([(s, lambda st: st.after_call("t", ()), at) for s in sessions])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(burst, range(40)))
+
+    for session_id in ("x", "y"):
+        state = stores[0].session(session_id)
+        assert state is not None
+        assert state.counters == {"t": 40}

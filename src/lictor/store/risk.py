@@ -84,6 +84,51 @@ class SqlRiskStore:
             connection.execute(self._session_upsert(), values)
         return new
 
+    def update_sessions(
+        self, changes: Sequence[tuple[str, Callable[[SessionState], SessionState], datetime]]
+    ) -> list[SessionState]:
+        """Apply many changes, to one or several sessions, in one locked transaction.
+
+        What the engine's background writer calls with everything queued: one commit for
+        a burst of allowed calls instead of one each (each costs ~0.2 ms of Python and a
+        turn of the database's write lock). Changes of one session apply in the given
+        order. On PostgreSQL the sessions' advisory locks are taken in sorted order, so
+        two replicas' batches cannot deadlock. Returns each change's resulting state.
+        """
+        if not changes:
+            return []
+        with self._db.writing(durable=False) as connection:
+            if self._db.is_postgresql:
+                for key in sorted(
+                    {_lock_id("session", session_id) for session_id, _, _ in changes}
+                ):
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            states: dict[str, SessionState] = {}
+            changed_at: dict[str, datetime] = {}
+            results: list[SessionState] = []
+            for session_id, change, at in changes:
+                old = states.get(session_id)
+                if old is None:
+                    raw = connection.execute(_SESSION_STATE, {"session_id": session_id}).scalar()
+                    old = _EMPTY if raw is None else _state(session_id, raw)
+                new = change(old)
+                states[session_id] = new
+                changed_at[session_id] = at
+                results.append(new)
+            connection.execute(
+                self._session_upsert(),
+                [
+                    {
+                        "session_id": session_id,
+                        "version": state.version,
+                        "state": json.dumps(state.to_json(), separators=(",", ":")),
+                        "updated_at": changed_at[session_id],
+                    }
+                    for session_id, state in states.items()
+                ],
+            )
+        return results
+
     def _session_upsert(self) -> Insert:
         # Built once with bound parameters, so SQLAlchemy compiles it once: a statement
         # built around literal values costs ~0.3 ms of Python per session change.
