@@ -16,6 +16,10 @@ Invariants:
    tool definition, an unavailable upstream) is written to the Governor's audit trail
    as a ``rejected`` entry with an ``event`` field; in remote mode they go to
    ``POST /v1/events`` of ``lictor serve``, which writes the same entry.
+4. **Results pass through; reports follow the answer.** An upstream's result is checked
+   against the MCP schema and forwarded as it came (its output schema is the client's
+   to check: the gateway lists it unchanged). Its result report is made after the
+   answer has gone out, and every report queued is sent before the gateway stops.
 """
 
 from __future__ import annotations
@@ -24,16 +28,22 @@ import hashlib
 import hmac
 import logging
 import math
+import os
+import select
 import socket
+import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, Protocol, TextIO
+from functools import partial
+from typing import Any, Protocol, TextIO
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import anyio.to_thread
 import httpx2
 import mcp.types as types
@@ -42,7 +52,13 @@ from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import Server
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
-from mcp_types import CONNECTION_CLOSED, INVALID_PARAMS, INVALID_REQUEST, JSONRPCError
+from mcp_types import (
+    CONNECTION_CLOSED,
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    JSONRPCError,
+)
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -137,21 +153,22 @@ class _EmbeddedDecider:
     """The Governor as an async decider, without a thread hop where none is needed.
 
     Decisions go through ``decide_async`` (the audit commit is awaited on the loop).
-    Reports to an in-memory audit log are made inline: handing microseconds of work to
-    a worker thread costs more than the work. Reports to a durable log, which blocks
-    until its commit, run in a worker thread.
+    Reports to an in-memory audit log are made inline (``inline_reports``): handing
+    microseconds of work to a worker thread, or even to a task of its own, costs more
+    than the work. Reports to a durable log, which blocks until its commit, run in a
+    worker thread.
     """
 
     def __init__(self, governor: Governor) -> None:
         self.governor = governor
         self._bridged = to_async(governor)
-        self._inline_reports = isinstance(governor.audit, MemoryAudit)
+        self.inline_reports = isinstance(governor.audit, MemoryAudit)
 
     async def decide(self, request: RequestLike) -> Decision:
         return await self.governor.decide_async(request)
 
     async def report(self, result: ResultReport) -> None:
-        if self._inline_reports:
+        if self.inline_reports:
             self.governor.report(result)
         else:
             await self._bridged.report(result)
@@ -165,10 +182,14 @@ class InProcessSource:
         self.agents = agents
         self.identity = identity
         self._decider = _EmbeddedDecider(governor)
+        agent, principal = identity.agent_id, identity.principal
+        self._configured = None if agent is None else Resolved(agent, principal, self._decider)
 
     def resolve(self, token: str | None) -> Resolved | None:
         """A token is looked up by its SHA-256; no token means the configured agent."""
-        agent = self.identity.agent_id if token is None else _token_agent(self.identity, token)
+        if token is None:
+            return self._configured
+        agent = _token_agent(self.identity, token)
         if agent is None:
             return None
         return Resolved(agent, self.identity.principal, self._decider)
@@ -468,18 +489,32 @@ class UpstreamLink:
     async def call_tool(
         self, name: str, arguments: Mapping[str, Any] | None, timeout: float
     ) -> types.CallToolResult:
-        """Call one tool on the upstream.
+        """Call one tool on the upstream and return its result as the upstream sent it.
+
+        The result is checked against the MCP schema of the negotiated protocol version
+        (a malformed answer is an :class:`UpstreamError`), but not against the tool's
+        output schema. The gateway forwards the result and the tool's definition
+        (``outputSchema`` included) unchanged, so the client that asked checks the one
+        against the other (spec 2025-11-25, "Output Schema": clients SHOULD validate),
+        and nothing the gateway enforces depends on that check. The SDK's
+        ``Client.call_tool`` would check it here a second time, and would also re-list
+        and resend after a header mismatch; the gateway re-lists itself, through its
+        pins (see :meth:`Gateway.call_tool`).
 
         Raises:
             MCPError: the upstream answered with a JSON-RPC error (passed on as it is).
-            UpstreamError: the upstream is unavailable, broke, or timed out.
+            UpstreamError: the upstream is unavailable, broke, timed out, or sent a
+                malformed result.
         """
         client = await self.client()
+        request = types.CallToolRequest(
+            params=types.CallToolRequestParams(
+                name=name, arguments=dict(arguments) if arguments is not None else None
+            )
+        )
         try:
             with anyio.fail_after(timeout):
-                return await client.call_tool(
-                    name, dict(arguments) if arguments is not None else None
-                )
+                return await client.session.send_request(request, types.CallToolResult)
         except TimeoutError:
             # A stdio server that stopped answering usually stays stuck (it is single
             # threaded, or deadlocked): restart it rather than fail every later call.
@@ -495,9 +530,11 @@ class UpstreamLink:
         except _CONNECTION_ERRORS as exc:
             self.drop(_describe(exc))
             raise UpstreamError(f"upstream {self.name!r} broke: {exc!r}") from exc
-        except RuntimeError as exc:
-            # The SDK checks structured results against the tool's output schema.
-            raise UpstreamError(f"upstream {self.name!r} sent an invalid result: {exc}") from exc
+        except ValidationError as exc:
+            # Not a tools/call result (an input request the gateway cannot relay, or junk).
+            raise UpstreamError(
+                f"upstream {self.name!r} sent an invalid result ({exc.error_count()} errors)"
+            ) from exc
 
     def _drop_if_closed(self, exc: MCPError) -> None:
         if exc.code == CONNECTION_CLOSED:
@@ -523,6 +560,89 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(e) for e in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"
+
+
+# -- result reports --------------------------------------------------------------------------
+
+
+class _ReportQueue:
+    """Result reports, sent after the answers they follow, off the calls' latency path.
+
+    One worker takes the reports in order. A report to the embedded Governor with an
+    in-memory audit log is a few microseconds of work, which the worker does itself
+    (a task per report would cost more than the report); any other report (a thread
+    hop to a durable log, an HTTP round trip) gets a task of its own, so a slow one
+    never holds up the rest.
+    """
+
+    def __init__(self, send: Callable[[AsyncDecider, ResultReport], Awaitable[None]]) -> None:
+        self._send = send
+        self._backlog: deque[tuple[object, AsyncDecider, Callable[[], ResultReport]]] = deque()
+        self._unsent: dict[object, int] = {}  # queued or in flight, by key
+        self._wake: anyio.Event | None = None  # the idle worker waits on it
+        self._done: anyio.Event | None = None  # made only when someone waits in settle
+        self._closed = False
+
+    def put(self, key: object, decider: AsyncDecider, make: Callable[[], ResultReport]) -> None:
+        """Queue the report ``make()`` will build; :meth:`settle` can wait for a ``key``."""
+        self._unsent[key] = self._unsent.get(key, 0) + 1
+        self._backlog.append((key, decider, make))
+        self._wake_worker()
+
+    def close(self) -> None:
+        """Let the worker return once everything queued has been sent."""
+        self._closed = True
+        self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            wake.set()
+
+    async def run(self, group: anyio.abc.TaskGroup) -> None:
+        """Send queued reports until closed and drained (slow ones as tasks in ``group``)."""
+        while True:
+            if not self._backlog:
+                if self._closed:
+                    return
+                wake = self._wake = anyio.Event()
+                await wake.wait()
+                continue
+            # The answer a report follows is being sent in this same turn of the event
+            # loop; yielding first lets it go out before the report's work starts, and
+            # yielding between reports lets a burst of them interleave with new calls.
+            await anyio.lowlevel.checkpoint()
+            key, decider, make = self._backlog.popleft()
+            if isinstance(decider, _EmbeddedDecider) and decider.inline_reports:
+                await self._send_one(key, decider, make)
+            else:
+                group.start_soon(self._send_one, key, decider, make)
+
+    async def _send_one(
+        self, key: object, decider: AsyncDecider, make: Callable[[], ResultReport]
+    ) -> None:
+        try:
+            await self._send(decider, make())
+        except Exception:  # the top-level handler of a background report
+            # A report that cannot even be built (a result the audit cannot encode) must
+            # not stop the gateway, which has already answered the call.
+            log.exception("a result report could not be made")
+        finally:
+            left = self._unsent[key] - 1
+            if left:
+                self._unsent[key] = left
+            else:
+                del self._unsent[key]
+            done, self._done = self._done, None
+            if done is not None:
+                done.set()
+
+    async def settle(self, key: object, *, every: bool = False) -> None:
+        """Wait until no report under ``key`` (or, with ``every``, none at all) is unsent."""
+        while self._unsent if every else key in self._unsent:
+            if self._done is None:
+                self._done = anyio.Event()
+            await self._done.wait()
 
 
 # -- the gateway -----------------------------------------------------------------------------
@@ -584,8 +704,7 @@ class Gateway:
         self._manifest = Manifest()
         self._manifest_stamp: tuple[int, int] | None = None
         self._refresh_lock = anyio.Lock()
-        self._reports: anyio.abc.TaskGroup | None = None
-        self._in_flight: dict[object, set[anyio.Event]] = {}
+        self._reports: _ReportQueue | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -602,12 +721,14 @@ class Gateway:
                 group.start_soon(link.supervise)
                 link.connect_soon()
             try:
-                async with anyio.create_task_group() as reports:
-                    self._reports = reports
+                async with anyio.create_task_group() as sending:
+                    reports = self._reports = _ReportQueue(self._report)
+                    sending.start_soon(reports.run, sending)
                     try:
                         yield self
                     finally:
                         self._reports = None
+                        reports.close()
             finally:
                 group.cancel_scope.cancel()
 
@@ -825,28 +946,62 @@ class Gateway:
         if decision.outcome is Outcome.REVIEW:
             return translate.held_result(decision, name)
         labels = entry.upstream.labels
-        link = self.links[server]
+
+        def error_report(problem: str) -> Callable[[], ResultReport]:
+            return partial(translate.error_report, decision, problem, labels)
+
         try:
-            result = await link.call_tool(
-                entry.tool.name, arguments, self._timeout_for(entry.upstream)
-            )
+            result = await self._forward(entry, arguments)
         except MCPError as exc:
-            await self._report_soon(
-                caller,
-                decider,
-                translate.error_report(decision, f"MCP error {exc.code}: {exc}", labels),
-            )
+            problem = f"MCP error {exc.code}: {exc}"
+            await self._report_soon(caller, decider, labels, error_report(problem))
             raise
         except UpstreamError as exc:
-            await self._report_soon(
-                caller, decider, translate.error_report(decision, str(exc), labels)
-            )
+            await self._report_soon(caller, decider, labels, error_report(str(exc)))
             await self.audit_event(
                 "upstream_failed", str(exc), caller=caller, tool=name, server=server
             )
             return translate.failed_result(f"The call to {name} failed: {exc}.")
-        await self._report_soon(caller, decider, translate.result_report(decision, result, labels))
+        if result is None:
+            verdict = self.verdicts.get(name)
+            reason = verdict.reason if verdict is not None else "the upstream no longer lists it"
+            problem = f"not run: definition blocked ({reason})"
+            await self._report_soon(caller, decider, labels, error_report(problem))
+            return translate.failed_result(
+                f"The gateway blocks {name}: {reason}. The tool was not run; an operator "
+                "must review and approve its definition (lictor mcp-proxy approve)."
+            )
+        # Even the report's output (the result cut to size) is made after the answer.
+        report = partial(translate.result_report, decision, result, labels)
+        await self._report_soon(caller, decider, labels, report)
         return result
+
+    async def _forward(
+        self, entry: CatalogEntry, arguments: Mapping[str, Any] | None
+    ) -> types.CallToolResult | None:
+        """Call the upstream; after a header mismatch, re-list through the pins and resend once.
+
+        A 2026-07-28 server refuses a call with ``HEADER_MISMATCH`` when the listing the
+        request was built from is stale, and the spec's remedy is to re-list and resend.
+        The gateway re-lists with :meth:`refresh`, so a changed definition is assessed
+        (and blocked, and audited) before anything is resent. Returns None, having sent
+        nothing more, when the tool is no longer listed or no longer approved.
+
+        Raises:
+            MCPError, UpstreamError: as :meth:`UpstreamLink.call_tool`.
+        """
+        link = self.links[entry.upstream.name]
+        timeout = self._timeout_for(entry.upstream)
+        try:
+            return await link.call_tool(entry.tool.name, arguments, timeout)
+        except MCPError as exc:
+            if exc.code != HEADER_MISMATCH:
+                raise
+        await self.refresh()
+        verdict = self.verdicts.get(entry.name)
+        if entry.name not in self.catalog or verdict is None or not verdict.visible:
+            return None
+        return await link.call_tool(entry.tool.name, arguments, timeout)
 
     async def _report(self, decider: AsyncDecider, report: ResultReport) -> None:
         try:
@@ -856,41 +1011,36 @@ class Gateway:
             log.error("result of decision %s not reported: %s", report.decision_id, exc)
 
     async def _report_soon(
-        self, caller: Caller, decider: AsyncDecider, report: ResultReport
+        self,
+        caller: Caller,
+        decider: AsyncDecider,
+        labels: tuple[str, ...],
+        make: Callable[[], ResultReport],
     ) -> None:
-        """Report in the background, off the call's latency path.
+        """Report ``make()`` after the answer, off the call's latency path.
 
-        A report can cost a thread hop (in process) or an HTTP round trip and a durable
-        commit (remote). Only a report with data labels changes what later decisions
-        see (the session's labels), so the next decision in the same session waits for
+        A report can cost a thread hop (in process, durable audit) or an HTTP round
+        trip and a durable commit (remote); even in memory it is work the caller does
+        not wait for. Only a report with data labels changes what later decisions see
+        (the session's labels), so the next decision in the same session waits for
         those (see :meth:`settle`); unlabelled reports never hold a call up.
+
+        A report is never dropped silently: :meth:`running` sends every queued report
+        before it returns, a report that fails is logged with its decision id, and the
+        decision itself was audited before the upstream call, so an ``allow`` without
+        a result on the trail shows a call whose outcome is not known (the gateway was
+        killed between answering and reporting).
         """
         reports = self._reports
-        if reports is None:
-            await self._report(decider, report)
+        if reports is None:  # not running(): nothing would send it later
+            await self._report(decider, make())
             return
-        key: object = caller.session_id if report.labels else _UNLABELLED
-        done = anyio.Event()
-        pending = self._in_flight.setdefault(key, set())
-        pending.add(done)
-
-        async def send() -> None:
-            try:
-                await self._report(decider, report)
-            finally:
-                done.set()
-                pending.discard(done)
-                if not pending and self._in_flight.get(key) is pending:
-                    del self._in_flight[key]
-
-        reports.start_soon(send)
+        reports.put(caller.session_id if labels else _UNLABELLED, decider, make)
 
     async def settle(self, session_id: str | None = None, *, every: bool = False) -> None:
-        """Wait until the reports in flight (of one session, or ``every`` one) are sent."""
-        keys: list[object] = list(self._in_flight) if every else [session_id]
-        for key in keys:
-            for done in list(self._in_flight.get(key, ())):
-                await done.wait()
+        """Wait for the reports in flight: a session's labelled ones, or ``every`` one."""
+        if self._reports is not None:
+            await self._reports.settle(session_id, every=every)
 
     # -- the MCP server -------------------------------------------------------------------
 
@@ -984,27 +1134,80 @@ class ByteSource(Protocol):
         ...
 
 
-class _FileSource:
-    """Reads a file descriptor in worker threads, returning whatever one read gives.
+class ByteSink(Protocol):
+    """Where stdio bytes go (stdout, or a memory stream in tests)."""
 
-    A buffered ``read(n)`` would wait for ``n`` bytes; the raw file returns each chunk as
-    it arrives, which an interactive pipe needs.
+    async def send(self, item: bytes) -> None:
+        """Write all of ``item``, after everything sent before it."""
+        ...
+
+
+class _FdSource:
+    """Reads a file descriptor, returning whatever one read gives.
+
+    A pipe, socket or terminal is waited on by the event loop and then read at once
+    (it has data, so the read does not block): no thread hop per message. A regular
+    file (stdin redirected from one), which cannot be polled, is read in a worker
+    thread. Reads are unbuffered: a buffered ``read(n)`` would wait for ``n`` bytes,
+    and an interactive pipe needs each chunk as it arrives.
     """
 
-    def __init__(self, file: IO[bytes]) -> None:
-        self._file = file
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        mode = os.fstat(fd).st_mode
+        polled = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+        self._polled = polled and os.name == "posix"  # Windows polls sockets only
 
     async def receive(self) -> bytes:
-        data = await anyio.to_thread.run_sync(self._file.read, 65536, abandon_on_cancel=True)
+        if self._polled:
+            await anyio.wait_readable(self._fd)
+            data = os.read(self._fd, 65536)
+        else:
+            data = await anyio.to_thread.run_sync(os.read, self._fd, 65536, abandon_on_cancel=True)
         if not data:
             raise anyio.EndOfStream
-        return bytes(data)
+        return data
+
+
+class _FdSink:
+    """Writes to a file descriptor without blocking the event loop.
+
+    A message of at most ``PIPE_BUF`` bytes is written at once when the descriptor is
+    a pipe or a socket that polls writable: a pipe then has a free buffer page, which
+    takes such a write whole (POSIX makes it atomic), and a local stream socket has at
+    least half its send buffer free. That is the common case (the client reads as fast
+    as the gateway answers; Node.js clients connect stdio through a socket pair).
+    Anything else (a longer message, a full pipe, a file or a terminal) is written in a
+    worker thread, so a slow reader never stalls the loop.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._poll: select.poll | None = None
+        mode = os.fstat(fd).st_mode
+        if (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)) and hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLOUT)
+
+    async def send(self, item: bytes) -> None:
+        if self._poll is not None and len(item) <= select.PIPE_BUF and self._poll.poll(0):
+            written = os.write(self._fd, item)
+            if written == len(item):
+                return
+            item = item[written:]  # cut short by a signal: the rest as a slow write
+        await anyio.to_thread.run_sync(_write_all, self._fd, item)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 async def serve_lines(
     gateway: Gateway,
     source: ByteSource,
-    write: Callable[[bytes], Any],
+    sink: ByteSink,
     *,
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> None:
@@ -1012,7 +1215,7 @@ async def serve_lines(
 
     Malformed lines get a JSON-RPC error answer and an audit entry, and the session
     goes on: one bad message must not end a client's session (or the gateway).
-    ``write`` is called with each outgoing line, in order.
+    Each outgoing line is sent to ``sink`` in order, one at a time.
     """
     server = gateway.server()
     inbound_send, inbound = anyio.create_memory_object_stream[SessionMessage | Exception](16)
@@ -1055,7 +1258,7 @@ async def serve_lines(
         async with outbound_receive:
             async for message in outbound_receive:
                 data = message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                await anyio.to_thread.run_sync(write, data.encode() + b"\n")
+                await sink.send(data.encode() + b"\n")
 
     async with anyio.create_task_group() as group:
         group.start_soon(read)
@@ -1065,15 +1268,9 @@ async def serve_lines(
 
 async def serve_stdio(gateway: Gateway) -> None:
     """Serve MCP on this process's stdin and stdout until stdin closes."""
-    stdin = open(0, "rb", buffering=0, closefd=False)  # noqa: SIM115 - owned by the process
-    stdout = sys.stdout.buffer
-
-    def write(data: bytes) -> None:
-        stdout.write(data)
-        stdout.flush()
-
+    sys.stdout.flush()  # the lines go to the descriptor from here on, past this buffer
     async with gateway.running():
-        await serve_lines(gateway, _FileSource(stdin), write)
+        await serve_lines(gateway, _FdSource(sys.stdin.fileno()), _FdSink(sys.stdout.fileno()))
 
 
 # -- streamable HTTP -------------------------------------------------------------------------

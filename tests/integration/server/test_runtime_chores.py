@@ -25,7 +25,7 @@ def open_runtime(tmp_path: Path, clock: FixedClock, **settings: object) -> Runti
         policies=policies,
         agents=agents,
         checkpoint_seconds=3600,
-        **settings,  # type: ignore[arg-type]
+        **settings,
     )
     return Runtime.open(config, clock=clock)
 

@@ -217,12 +217,11 @@ async def line_transport(
     )
     client_write, client_write_receive = anyio.create_memory_object_stream[SessionMessage](64)
 
-    def write(data: bytes) -> None:
-        from_gateway_send.send_nowait(data)
-
     async def gateway_side() -> None:
         async with gateway_input, from_gateway_send:
-            await serve_lines(gateway, gateway_input, write, max_message_bytes=max_message_bytes)
+            await serve_lines(
+                gateway, gateway_input, from_gateway_send, max_message_bytes=max_message_bytes
+            )
 
     async def pump_out() -> None:
         async with client_write_receive, to_gateway:
