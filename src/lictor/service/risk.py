@@ -18,11 +18,13 @@ Learning happens only after an allow is on record (:meth:`learn`) and from resul
 reports (:meth:`observe`). Errors while deciding propagate, and the Governor turns them
 into an audited ``evaluation_error`` deny.
 
-State consistency: session state is read through on every decision (one version probe;
-the parsed state and its provenance index are cached per version) and written
-atomically per event. A result report is written before ``observe`` returns; the change
-of an allowed call is written behind the decision (:class:`_Writer`) with a database
-store, seen at once by this replica and by the others when it lands.
+State consistency: session state is read through on every decision (with a database
+store one version probe, the parsed state cached per version; the memory store is read
+directly) and written atomically per event. What is derived from a state (its provenance
+index, its session facts) is kept per session and reused while the state is the same
+object. A result report is written before ``observe`` returns; the change of an allowed
+call is written behind the decision (:class:`_Writer`) with a database store, seen at
+once by this replica and by the others when it lands.
 Baselines are cached per replica for ``baseline_cache_seconds`` and written back every
 ``baseline_sync_seconds`` (last writer wins), so replicas may lose a little learning to
 each other, which only ever makes a call look newer (more cautious), never less.
@@ -83,6 +85,12 @@ WRITE_QUEUE_LIMIT: Final = 10_000
 """Store writes that may wait behind decisions before callers write themselves."""
 _PROVENANCE_WORDS: Final = re.compile(r"provenance|value_sources|untrusted_destinations")
 _EMPTY_STATE: Final = SessionState()
+_NO_RISK: Final = Risk()
+_NO_PROVENANCE: Final = Provenance(())
+_NO_SESSION: Final = {
+    flag: SessionFacts(side_effecting=flag, functions=CallContext(None)) for flag in (True, False)
+}
+"""Session facts of a call outside any session, for a policy without provenance or windows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +157,9 @@ class RiskEngine:
         # A database store is written behind the decision, off the request path; the
         # memory store is as fast as a queue would be.
         self._writer = None if isinstance(self.store, MemoryRiskStore) else _Writer()
+        # The plain memory store holds the current session state itself: read it directly,
+        # without a version probe and a second copy here.
+        self._direct = type(self.store) is MemoryRiskStore
         self._config = self.settings.config()
         self._lock = threading.Lock()
         self._baselines: dict[str, _CachedBaseline] = {}
@@ -157,9 +168,9 @@ class RiskEngine:
             str, tuple[Agent | None, tuple[str, ...], ProvenanceIndex, SessionState]
         ] = OrderedDict()
         self._pending: OrderedDict[str, CallFacts] = OrderedDict()
+        # Per session: its state, and the facts for a side-effecting and for another call.
         self._facts: OrderedDict[
-            str,
-            tuple[SessionState, ProvenanceIndex, str, bool, CallContext, SessionFacts],
+            str, tuple[SessionState, SessionFacts | None, SessionFacts | None]
         ] = OrderedDict()
         self._specs: tuple[CompiledPolicy | None, tuple[WindowSpec, ...], bool] = (None, (), True)
 
@@ -183,55 +194,28 @@ class RiskEngine:
         """
         session_id = request.session_id
         state = self._state(session_id) if session_id else _EMPTY_STATE
-        reading = read_arguments(request.arguments)
-        index = self._index(session_id, state, agent)
-        task = request.context.task
-        # Traced only when something reads it: a condition on ``session`` or, after the
-        # policy, the annotation of a side effect that was not denied.
-        trace = _Trace(index, request.arguments, task, reading)
         side_effecting = _is_side_effecting(request.tool)
         specs, reads_provenance = self._policy_use(policy)
-        shared = not specs and not reads_provenance and session_id is not None
-        cached = self._facts.get(session_id) if shared else None  # type: ignore[arg-type]
-        if (
-            cached is not None
-            and cached[0] is state
-            and cached[1] is index
-            and cached[2] == task
-            and cached[3] is side_effecting
-        ):
-            # Nothing call-specific in it: the same object again, which the evaluator's
-            # per-object caches recognise.
-            context, session = cached[4], cached[5]
-        else:
-            context = CallContext(index, task)
-            session = SessionFacts(
-                id=session_id or "",
-                labels=state.labels,
-                counters=state.counters,
-                calls=state.calls,
-                provenance=_Lazy(lambda: trace.value.to_cel()) if reads_provenance else {},
-                value_sources=(
-                    _Lazy(lambda: trace.value.values_to_cel()) if reads_provenance else {}
-                ),
-                untrusted_destinations=_LazyPaths(trace) if reads_provenance else (),
-                side_effecting=side_effecting,
-                functions=context,
-            )
-            if shared:
-                with self._lock:
-                    _put(
-                        self._facts,
-                        session_id,  # type: ignore[arg-type]  # shared: not None
-                        (state, index, task, side_effecting, context, session),
-                    )
+        if not specs and not reads_provenance:
+            session = self._plain_facts(session_id, state, side_effecting)
+            facts = Facts(agent=agent, now=now, session=session)
+            return self._decide(policy, request, facts, state, decision_id, now, None), session
+        trace = _Trace(self, request, state, agent)
+        context = CallContext(trace.index if reads_provenance else None, request.context.task)
+        session = SessionFacts(
+            id=session_id or "",
+            labels=state.labels,
+            counters=state.counters,
+            calls=state.calls,
+            provenance=_Lazy(lambda: trace.value.to_cel()) if reads_provenance else {},
+            value_sources=_Lazy(lambda: trace.value.values_to_cel()) if reads_provenance else {},
+            untrusted_destinations=_LazyPaths(trace) if reads_provenance else (),
+            side_effecting=side_effecting,
+            functions=context,
+        )
         facts = Facts(agent=agent, now=now, session=session)
-
-        def decide_in_context() -> Decision:
-            return self._decide(policy, request, facts, state, reading, decision_id, now, trace)
-
         if not specs:
-            return decide_in_context(), session
+            return self._decide(policy, request, facts, state, decision_id, now, trace), session
         adding = [spec for spec in specs if spec.matches(request.tool)]
         keys = sorted({_lock_key(spec.series, scope_key(spec.scope, request)) for spec in adding})
         with self.store.counting(keys) as windows:
@@ -242,10 +226,44 @@ class RiskEngine:
                     spec.series, scope_key(spec.scope, request), since
                 )
             context.windows = totals
-            decision = decide_in_context()
+            decision = self._decide(policy, request, facts, state, decision_id, now, trace)
             if decision.outcome is Outcome.ALLOW:
                 _record(windows, specs, adding, request, now)
         return decision, session
+
+    def _plain_facts(
+        self, session_id: str | None, state: SessionState, side_effecting: bool
+    ) -> SessionFacts:
+        """The session facts of a policy that reads no provenance and declares no window.
+
+        Nothing call-specific is in them then (no condition can call ``provenance()``,
+        and ``window_count()`` has nothing declared to answer), so one object serves every
+        call of the session until its state changes: no per-call allocation, and the
+        evaluator's per-object caches recognise it.
+        """
+        if not session_id:
+            return _NO_SESSION[side_effecting]
+        cached = self._facts.get(session_id)  # one dict read: atomic, no lock needed
+        if cached is not None and cached[0] is state:
+            found = cached[1] if side_effecting else cached[2]
+            if found is not None:
+                return found
+        else:
+            cached = (state, None, None)
+        facts = SessionFacts(
+            id=session_id,
+            labels=state.labels,
+            # A plain dict (read-only by convention, like the state's): the evaluator and
+            # the audit entry copy it, and a dict copies three times faster than a proxy.
+            counters=dict(state.counters),
+            calls=state.calls,
+            side_effecting=side_effecting,
+            functions=CallContext(None),
+        )
+        entry = (state, facts, cached[2]) if side_effecting else (state, cached[1], facts)
+        with self._lock:
+            _put(self._facts, session_id, entry)
+        return facts
 
     def _decide(
         self,
@@ -253,39 +271,58 @@ class RiskEngine:
         request: ActionRequest,
         facts: Facts,
         state: SessionState,
-        reading: Any,
         decision_id: str,
         now: datetime,
-        trace: _Trace,
+        trace: _Trace | None,
     ) -> Decision:
         verdict = evaluate(policy, request, facts)
-        outcome, reasons = verdict.outcome, verdict.reasons
+        outcome = verdict.outcome
+        if outcome is Outcome.DENY:
+            # Risk only ever tightens: nothing to annotate, score or learn.
+            return Decision(
+                decision_id=decision_id,
+                outcome=outcome,
+                reasons=verdict.reasons,
+                policy_version=policy.version,
+                decided_at=now,
+                risk=_NO_RISK,
+                shadow=verdict.shadow,
+            )
+        reasons = verdict.reasons
+        if trace is None:
+            # The arguments are read, and the provenance index looked up, only from here
+            # and only as far as the annotation of a side effect or the baseline needs.
+            trace = _Trace(self, request, state, facts.agent)
         annotations: tuple[RiskSignal, ...] = ()
-        if outcome is not Outcome.DENY and facts.session.side_effecting:
-            reason = review_untrusted_destinations(trace.untrusted(), side_effecting=True)
-            if reason is not None:
-                annotations = (RiskSignal(UNTRUSTED_DESTINATION_SIGNAL, reason.message, 0.0),)
-        risk = Risk(0.0, annotations) if annotations else Risk()
+        if facts.session.side_effecting:
+            untrusted = trace.untrusted()
+            if untrusted.values:
+                reason = review_untrusted_destinations(untrusted, side_effecting=True)
+                if reason is not None:
+                    annotations = (RiskSignal(UNTRUSTED_DESTINATION_SIGNAL, reason.message, 0.0),)
         agent = facts.agent
-        if outcome is not Outcome.DENY and agent is not None and self.is_scored(agent):
+        if agent is not None and self.is_scored(agent):
             call = CallFacts.from_request(
                 request,
                 previous_tool=state.previous_tool,
                 session_labels=state.labels,
-                reading=reading,
+                reading=trace.reading,
             )
             assessment = self._baseline(agent.id).score(call, now)
             self._remember(decision_id, call)
             wanted, reason = risk_outcome(assessment, agent, self.settings.risk_policy)
-            final = tighten(outcome, wanted)
-            if reason is not None:
+            if reason is not None:  # an allow without a reason tightens nothing
+                final = tighten(outcome, wanted)
                 # The risk reason decides when it tightened, and joins an equal outcome.
                 if final is not outcome:
                     reasons = (reason,)
                 elif wanted is outcome:
                     reasons = (*reasons, reason)
-            outcome = final
-            risk = Risk(assessment.score, (*assessment.signals, *annotations))
+                outcome = final
+            signals = assessment.signals
+            risk = Risk(assessment.score, (*signals, *annotations) if annotations else signals)
+        else:
+            risk = Risk(0.0, annotations) if annotations else _NO_RISK
         return Decision(
             decision_id=decision_id,
             outcome=outcome,
@@ -312,12 +349,10 @@ class RiskEngine:
         A denied or held call must not become normal, or retrying would wear the
         baseline down. Failures are logged: the decision has already been given.
         """
+        # Single dict operations on ``_pending`` are atomic: no lock around them.
+        call = self._pending.pop(decision.decision_id, None)
         if decision.outcome is not Outcome.ALLOW:
-            with self._lock:
-                self._pending.pop(decision.decision_id, None)
             return
-        with self._lock:
-            call = self._pending.pop(decision.decision_id, None)
         at = decision.decided_at
         try:
             if request.session_id:
@@ -335,6 +370,15 @@ class RiskEngine:
                 self._observe(request.agent_id, lambda b: b.observe_call(call, at), at)
         except (LictorError, ValueError):
             log.exception("risk state not updated after decision %s", decision.decision_id)
+
+    def forget(self, decision_id: str) -> None:
+        """Drop what :meth:`decide` kept for learning from a decision never put on record.
+
+        :meth:`learn` does this for every recorded decision; a caller whose decision did
+        not reach the audit trail calls this instead, so the call is never learned and its
+        facts do not wait in memory for eviction.
+        """
+        self._pending.pop(decision_id, None)  # atomic: no lock needed
 
     def observe(
         self, entry: Mapping[str, Any], result: ResultReport, agent: Agent | None, at: datetime
@@ -393,9 +437,10 @@ class RiskEngine:
     # -- state ------------------------------------------------------------------------------
 
     def _state(self, session_id: str) -> SessionState:
+        if self._direct:
+            return self.store.session(session_id) or _EMPTY_STATE
         version = self.store.session_version(session_id)
-        with self._lock:
-            cached = self._states.get(session_id)
+        cached = self._states.get(session_id)  # one dict read: atomic, no lock needed
         # Versions only grow: a cached state at or past the stored one is current, or
         # ahead by changes of this replica still being written.
         if cached is not None and (version is None or cached.version >= version):
@@ -411,8 +456,9 @@ class RiskEngine:
         self, session_id: str, change: Callable[[SessionState], SessionState], at: datetime
     ) -> SessionState:
         state = self.store.update_session(session_id, change, at)
-        with self._lock:
-            _put(self._states, session_id, state)
+        if not self._direct:
+            with self._lock:
+                _put(self._states, session_id, state)
         return state
 
     def _index(
@@ -427,8 +473,7 @@ class RiskEngine:
         trusted = agent.attributes if agent is not None else None
         if not session_id:
             return state.index(trusted)
-        with self._lock:
-            cached = self._indexes.get(session_id)
+        cached = self._indexes.get(session_id)  # one dict read: atomic, no lock needed
         if cached is not None and cached[0] is agent and cached[3] is state:
             return cached[2]
         ids = tuple(o.decision_id for o in state.outputs)
@@ -468,13 +513,16 @@ class RiskEngine:
         return specs, reads
 
     def _remember(self, decision_id: str, call: CallFacts) -> None:
-        with self._lock:
-            _put(self._pending, decision_id, call)
+        pending = self._pending
+        pending[decision_id] = call  # atomic; a new id goes to the end by itself
+        if len(pending) > _CACHE_LIMIT:  # only when decisions are not learned or forgotten
+            with self._lock:
+                while len(pending) > _CACHE_LIMIT:
+                    pending.popitem(last=False)
 
     def _baseline(self, agent_id: str) -> Baseline:
         now = time.monotonic()
-        with self._lock:
-            cached = self._baselines.get(agent_id)
+        cached = self._baselines.get(agent_id)  # one dict read: atomic, no lock needed
         if cached is not None and (
             cached.dirty or now - cached.loaded_at <= self.settings.baseline_cache_seconds
         ):
@@ -537,33 +585,59 @@ class RiskEngine:
 
 
 class _Trace:
-    """The provenance of one call's arguments, traced on first use."""
+    """One call's arguments, read, looked up and traced only on first use.
 
-    __slots__ = ("_arguments", "_index", "_reading", "_task", "_value")
+    Most calls need none of it (a denied call) or only part of it (the baseline needs the
+    reading, the untrusted-destination annotation also the session's index), so each step
+    runs once, when first asked for.
+    """
+
+    __slots__ = ("_agent", "_engine", "_index", "_reading", "_request", "_state", "_value")
 
     def __init__(
-        self,
-        index: ProvenanceIndex,
-        arguments: Mapping[str, Any],
-        task: str,
-        reading: ArgumentReading,
+        self, engine: RiskEngine, request: ActionRequest, state: SessionState, agent: Agent | None
     ) -> None:
-        self._index = index
-        self._arguments = arguments
-        self._task = task
-        self._reading = reading
+        self._engine = engine
+        self._request = request
+        self._state = state
+        self._agent = agent
+        self._reading: ArgumentReading | None = None
+        self._index: ProvenanceIndex | None = None
         self._value: Provenance | None = None
+
+    @property
+    def reading(self) -> ArgumentReading:
+        """The call's destinations, amounts and requested items (one walk)."""
+        if self._reading is None:
+            self._reading = read_arguments(self._request.arguments)
+        return self._reading
+
+    @property
+    def index(self) -> ProvenanceIndex:
+        """The session's provenance index (cached per session by the engine)."""
+        if self._index is None:
+            session_id = self._request.session_id
+            self._index = self._engine._index(session_id, self._state, self._agent)
+        return self._index
 
     def untrusted(self) -> Provenance:
         """Only the destinations found only in tool outputs (cheaper than ``value``)."""
         if self._value is not None:
             return Provenance(self._value.untrusted_destinations())
-        return self._index.untrusted(self._reading, task=self._task)
+        if not self._state.outputs:
+            return _NO_PROVENANCE  # no tool output in the session: nothing came only from one
+        reading = self.reading
+        if not reading.destinations:
+            return _NO_PROVENANCE  # nothing to look up, and no index to build
+        return self.index.untrusted(reading, task=self._request.context.task)
 
     @property
     def value(self) -> Provenance:
         if self._value is None:
-            self._value = self._index.trace(self._arguments, task=self._task, reading=self._reading)
+            request = self._request
+            self._value = self.index.trace(
+                request.arguments, task=request.context.task, reading=self.reading
+            )
         return self._value
 
 
@@ -719,13 +793,12 @@ class MemoryRiskStore:
 
     def session(self, session_id: str) -> SessionState | None:
         """Return the session's state, or None."""
-        with self._lock:
-            return self._sessions.get(session_id)
+        # No lock: one dict read is atomic, and writers replace a state whole.
+        return self._sessions.get(session_id)
 
     def session_version(self, session_id: str) -> int | None:
         """Return the session state's version, or None."""
-        with self._lock:
-            found = self._sessions.get(session_id)
+        found = self._sessions.get(session_id)
         return None if found is None else found.version
 
     def update_session(

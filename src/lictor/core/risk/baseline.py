@@ -559,7 +559,7 @@ class Baseline:
         tools = self.tools.counts
         known_tool = tool in tools
         if not known_tool:
-            others = len(self.tools)
+            others = len(tools)  # the table's size, without a call through TopCounts
             signals.append(
                 RiskSignal(
                     _K_NEW_TOOL,
@@ -576,7 +576,7 @@ class Baseline:
                     RiskSignal(
                         _K_FIRST_TIME_RESOURCE,
                         f"resource {resource} never touched by this agent "
-                        f"(seen {len(self.resources)} others)",
+                        f"(seen {len(self.resources.counts)} others)",
                         cfg.score_of(SignalKind.FIRST_TIME_RESOURCE),
                     )
                 )
@@ -599,7 +599,7 @@ class Baseline:
                     RiskSignal(
                         _K_UNUSUAL_TRANSITION,
                         f"{tool} right after {prev}: a sequence this agent has not used "
-                        f"before (seen {len(self.transitions)} others)",
+                        f"before (seen {len(self.transitions.counts)} others)",
                         cfg.score_of(SignalKind.UNUSUAL_TRANSITION),
                     )
                 )

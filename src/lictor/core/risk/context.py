@@ -25,13 +25,16 @@ class CallContext:
     """The session functions of one call.
 
     ``windows`` maps each declared window to its (count, sum) of earlier allowed calls.
+    ``index`` is ``None`` when the policy has no condition that can call ``provenance()``
+    (the service then does not look the session's index up); a call anyway fails, and the
+    condition with it, rather than answer from nothing.
     """
 
     __slots__ = ("index", "task", "windows")
 
     def __init__(
         self,
-        index: ProvenanceIndex,
+        index: ProvenanceIndex | None,
         task: str = "",
         windows: Mapping[WindowKey, tuple[int, float]] = _NO_WINDOWS,
     ) -> None:
@@ -43,7 +46,12 @@ class CallContext:
         """Sorted sources of ``value`` (``task``, ``trusted``, ``tool_output:<tool>``).
 
         ``["unknown"]`` when it appears in none of them.
+
+        Raises:
+            ValueError: no provenance index was given for this call.
         """
+        if self.index is None:
+            raise ValueError("provenance() is not traced for this policy")
         return source_labels(self.index.trace_value(value, task=self.task))
 
     def window_count(self, tools: str, duration: str, scope: str) -> int:

@@ -29,6 +29,10 @@ K = TypeVar("K", str, tuple[str, str])
 _COUNT_THEN_KEY = itemgetter(1, 0)
 
 
+def _by_count_then_key(item: tuple[K, int]) -> tuple[int, K]:
+    return (-item[1], item[0])
+
+
 # No ``slots``: with them, ``TopCounts[str](n)`` fails (a slotted frozen dataclass cannot
 # take the ``__orig_class__`` that a subscripted generic call sets).
 @dataclass(frozen=True)
@@ -76,8 +80,21 @@ class TopCounts(Generic[K]):
         return TopCounts(self.capacity, counts, self.total + added), tuple(evicted)
 
     def top(self, n: int) -> list[tuple[K, int]]:
-        """Return the ``n`` keys with the highest counts, ties by key."""
-        return sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        """Return the ``n`` keys with the highest counts, ties by key.
+
+        Kept per table and ``n`` (a table never changes): scoring asks the same table for
+        the same few keys on every call that meets a new data class, and sorting the whole
+        table each time would cost more than the rest of the score.
+        """
+        memo: dict[int, tuple[tuple[K, int], ...]] | None = self.__dict__.get("_top")
+        if memo is None:
+            memo = {}
+            self.__dict__["_top"] = memo  # not a field: equality and repr ignore it
+        found = memo.get(n)
+        if found is None:
+            found = tuple(sorted(self.counts.items(), key=_by_count_then_key)[:n])
+            memo[n] = found
+        return list(found)
 
     @classmethod
     def from_items(cls, capacity: int, items: Iterable[tuple[K, int]], total: int) -> TopCounts[K]:
