@@ -213,3 +213,43 @@ def test_concurrent_batches_on_overlapping_sessions_lose_no_change(sql_backend: 
         state = stores[0].session(session_id)
         assert state is not None
         assert state.counters == {"t": 40}
+
+
+def test_queued_session_changes_reach_the_store_in_batches_and_in_order(
+    sql_backend: Backend,
+) -> None:
+    from lictor.core.decisions import Decision
+    from lictor.core.requests import parse_request
+
+    class Counting(SqlRiskStore):
+        def __init__(self, inner: SqlRiskStore) -> None:
+            super().__init__(inner._db)
+            self.singles = 0
+            self.batches: list[int] = []
+
+        def update_session(self, *args: Any, **kwargs: Any) -> SessionState:
+            self.singles += 1
+            return super().update_session(*args, **kwargs)
+
+        def update_sessions(self, changes: Any) -> list[SessionState]:
+            self.batches.append(len(changes))
+            return super().update_sessions(changes)
+
+    raw = sql_backend.open_store().risk
+    assert isinstance(raw, SqlRiskStore)
+    store = Counting(raw)
+    engine = RiskEngine(RiskSettings(baseline=False), store)
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    for i in range(51):
+        request = parse_request({"agent_id": "payer", "tool": f"t{i % 3}", "session_id": "s"})
+        engine.learn(request, Decision(f"d{i}", Outcome.ALLOW, (), "v1", at))
+    engine.flush(at)
+
+    state = store.session("s")
+    assert state is not None
+    assert state.calls == 51
+    assert state.counters == {"t0": 17, "t1": 17, "t2": 17}
+    assert state.previous_tool == "t2"  # the last change applied last
+    assert store.singles + sum(store.batches) == 51
+    assert store.batches  # changes queued behind each other went in together
+    assert store.singles + len(store.batches) < 51

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Final
 
 from lictor.core.agents import Agent
@@ -156,7 +156,7 @@ class RiskEngine:
         self.store: RiskStore = store if store is not None else MemoryRiskStore()
         # A database store is written behind the decision, off the request path; the
         # memory store is as fast as a queue would be.
-        self._writer = None if isinstance(self.store, MemoryRiskStore) else _Writer()
+        self._writer = None if isinstance(self.store, MemoryRiskStore) else _Writer(self.store)
         # The plain memory store holds the current session state itself: read it directly,
         # without a version probe and a second copy here.
         self._direct = type(self.store) is MemoryRiskStore
@@ -432,7 +432,7 @@ class RiskEngine:
             _put(self._states, session_id, change(local))
         writer = self._writer
         if writer is not None:
-            writer.submit(lambda: self.store.update_session(session_id, change, at))
+            writer.submit(_SessionChange(session_id, change, at))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -691,6 +691,19 @@ def _is_side_effecting(tool: str) -> bool:
     return looks_side_effecting(tool)
 
 
+@dataclass(frozen=True, slots=True)
+class _SessionChange:
+    """A session change queued for the store (batched with its neighbours)."""
+
+    session_id: str
+    change: Callable[[SessionState], SessionState]
+    at: datetime
+
+
+_WRITE_BATCH: Final = 256
+"""Most queued writes the writer thread takes at once."""
+
+
 class _Writer:
     """One daemon thread that runs store writes in submission order.
 
@@ -699,14 +712,21 @@ class _Writer:
     once (its cached state is ahead of the store), the others once it lands, normally
     within milliseconds. With :data:`WRITE_QUEUE_LIMIT` writes waiting, the caller writes
     itself (back-pressure rather than unbounded memory).
+
+    Session changes queued one after another go to the store together
+    (``update_sessions``, one transaction) when the store offers it: under load a
+    write transaction per allowed call cost more Python than the decision itself.
     """
 
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Callable[[], object]] = queue.Queue(WRITE_QUEUE_LIMIT)
+    def __init__(self, store: RiskStore) -> None:
+        self._store = store
+        self._queue: queue.Queue[Callable[[], object] | _SessionChange] = queue.Queue(
+            WRITE_QUEUE_LIMIT
+        )
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
-    def submit(self, job: Callable[[], object]) -> None:
+    def submit(self, job: Callable[[], object] | _SessionChange) -> None:
         with self._start_lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -716,7 +736,7 @@ class _Writer:
         try:
             self._queue.put_nowait(job)
         except queue.Full:
-            _run_job(job)
+            self._write([job])
 
     def drain(self) -> None:
         """Wait until every submitted write has run."""
@@ -724,11 +744,39 @@ class _Writer:
 
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            jobs = [self._queue.get()]
+            while len(jobs) < _WRITE_BATCH:
+                try:
+                    jobs.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                _run_job(job)
+                self._write(jobs)
             finally:
-                self._queue.task_done()
+                for _ in jobs:
+                    self._queue.task_done()
+
+    def _write(self, jobs: Sequence[Callable[[], object] | _SessionChange]) -> None:
+        """Run jobs in order; consecutive session changes as one batch where possible."""
+        batch: list[_SessionChange] = []
+        for job in jobs:
+            if isinstance(job, _SessionChange):
+                batch.append(job)
+                continue
+            self._write_sessions(batch)
+            batch = []
+            _run_job(job)
+        self._write_sessions(batch)
+
+    def _write_sessions(self, batch: Sequence[_SessionChange]) -> None:
+        if not batch:
+            return
+        many = getattr(self._store, "update_sessions", None)
+        if many is None or len(batch) == 1:
+            for item in batch:
+                _run_job(partial(self._store.update_session, item.session_id, item.change, item.at))
+            return
+        _run_job(lambda: many([(c.session_id, c.change, c.at) for c in batch]))
 
 
 def _run_job(job: Callable[[], object]) -> None:
