@@ -6,10 +6,11 @@ reasons that made it, so a person can read *why* without re-running anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
+from inspect import signature
 from typing import Any
 
 from lictor.errors import InvalidToolCall
@@ -77,6 +78,21 @@ class Reason:
         )
 
 
+def _slot_setters(cls: type) -> tuple[Callable[[object, object], None], ...]:
+    """The slot descriptors' own setters of a frozen dataclass's fields, in field order.
+
+    The ``__init__`` that ``dataclass`` writes for a frozen class sets each field through
+    ``object.__setattr__``, which looks the name up again for every field; an ``__init__``
+    that calls the slots' setters directly builds the same object (still frozen: an
+    assignment goes through the class's ``__setattr__``, which refuses) in about half the
+    time. Such an ``__init__`` must take the fields in order, which is checked here, once.
+    """
+    names = [f.name for f in fields(cls)]
+    if list(signature(cls.__dict__["__init__"]).parameters)[1:] != names:
+        raise TypeError(f"{cls.__name__}.__init__ must take its fields in order: {names}")
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
 @dataclass(frozen=True, slots=True)
 class RiskSignal:
     """One behavioural anomaly, with its weight in [0, 1] and a human explanation."""
@@ -84,6 +100,12 @@ class RiskSignal:
     kind: str
     detail: str
     score: float = 0.0
+
+    def __init__(self, kind: str, detail: str, score: float = 0.0) -> None:
+        # See ``_slot_setters``: a scored call builds several of these.
+        _SIGNAL_KIND(self, kind)
+        _SIGNAL_DETAIL(self, detail)
+        _SIGNAL_SCORE(self, score)
 
     def to_json(self) -> dict[str, JSONValue]:
         """Return the wire form."""
@@ -99,12 +121,19 @@ class RiskSignal:
         )
 
 
+_SIGNAL_KIND, _SIGNAL_DETAIL, _SIGNAL_SCORE = _slot_setters(RiskSignal)
+
+
 @dataclass(frozen=True, slots=True)
 class Risk:
     """Combined risk score in [0, 1] and the signals behind it."""
 
     score: float = 0.0
     signals: tuple[RiskSignal, ...] = ()
+
+    def __init__(self, score: float = 0.0, signals: tuple[RiskSignal, ...] = ()) -> None:
+        _RISK_SCORE(self, score)
+        _RISK_SIGNALS(self, signals)
 
     def to_json(self) -> dict[str, JSONValue]:
         """Return the wire form."""
@@ -117,6 +146,11 @@ class Risk:
             score=float(data.get("score", 0.0)),
             signals=tuple(RiskSignal.from_json(s) for s in data.get("signals", ())),
         )
+
+
+_RISK_SCORE, _RISK_SIGNALS = _slot_setters(Risk)
+_NO_RISK = Risk()
+"""The risk of a decision made without one; shared, as a frozen value can be."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +166,30 @@ class Decision:
     reasons: tuple[Reason, ...]
     policy_version: str
     decided_at: datetime
-    risk: Risk = field(default_factory=Risk)
+    risk: Risk = _NO_RISK
     review_id: str | None = None
     shadow: tuple[Reason, ...] = ()
+
+    def __init__(
+        self,
+        decision_id: str,
+        outcome: Outcome,
+        reasons: tuple[Reason, ...],
+        policy_version: str,
+        decided_at: datetime,
+        risk: Risk = _NO_RISK,
+        review_id: str | None = None,
+        shadow: tuple[Reason, ...] = (),
+    ) -> None:
+        # See ``_slot_setters``: one is built for every decision.
+        _DECISION_ID(self, decision_id)
+        _DECISION_OUTCOME(self, outcome)
+        _DECISION_REASONS(self, reasons)
+        _DECISION_POLICY_VERSION(self, policy_version)
+        _DECISION_DECIDED_AT(self, decided_at)
+        _DECISION_RISK(self, risk)
+        _DECISION_REVIEW_ID(self, review_id)
+        _DECISION_SHADOW(self, shadow)
 
     @property
     def allowed(self) -> bool:
@@ -170,6 +225,18 @@ class Decision:
             decided_at=parse_time(str(data["decided_at"])),
             shadow=tuple(Reason.from_json(r) for r in data.get("shadow", ())),
         )
+
+
+(
+    _DECISION_ID,
+    _DECISION_OUTCOME,
+    _DECISION_REASONS,
+    _DECISION_POLICY_VERSION,
+    _DECISION_DECIDED_AT,
+    _DECISION_RISK,
+    _DECISION_REVIEW_ID,
+    _DECISION_SHADOW,
+) = _slot_setters(Decision)
 
 
 class ResultStatus(StrEnum):

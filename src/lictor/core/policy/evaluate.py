@@ -53,6 +53,13 @@ class SessionFacts:
     untrusted_destinations: Sequence[str] = ()
     side_effecting: bool = False
     functions: SessionFunctions | None = field(default=None, compare=False)
+    #: ``to_cel()`` and whether it is plain, kept by the evaluator's fast path: the stores
+    #: hand out one object per session state, so the same facts recur call after call,
+    #: and converting and checking them again would cost more than most conditions.
+    #: Their mappings, like every fact's, are not changed once given to this record.
+    _plain_cel: tuple[dict[str, Any], bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def to_cel(self) -> dict[str, Any]:
         """Return the value CEL sees as ``session``."""
@@ -284,6 +291,8 @@ def _native_data(
 
 
 _NOT_PLAIN = object()
+#: Sets the memo on a frozen :class:`SessionFacts` (it is not one of its values).
+_SET_PLAIN_CEL = SessionFacts.__dict__["_plain_cel"].__set__
 
 
 def _plain_or_not(value: Any) -> Any:
@@ -324,10 +333,15 @@ def _plain_principal(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
 
 def _plain_session(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:
     session = facts.session
-    value = session.to_cel()
-    if type(session) is SessionFacts:  # to_cel's keys are its field names
-        return value if has_plain_values(value) else _NOT_PLAIN
-    return _plain_or_not(value)
+    if type(session) is not SessionFacts:  # a subclass may convert differently each time
+        return _plain_or_not(session.to_cel())
+    found = session._plain_cel
+    if found is None:
+        value = session.to_cel()
+        found = (value, has_plain_values(value))  # to_cel's keys are its field names
+        _SET_PLAIN_CEL(session, found)
+    # Neither CEL nor the native programs modify the value they are given.
+    return found[0] if found[1] else _NOT_PLAIN
 
 
 def _plain_agent(request: ActionRequest, facts: Facts, zone: tzinfo) -> Any:

@@ -159,6 +159,8 @@ _ANGLE = re.compile(r"<([^<>]*)>")
 _HOSTNAME = re.compile(r"(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}\.?")
 _NUMBERISH = re.compile(r"[+(]?[0-9][0-9 ().\-/]*")
 _IBANISH = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}")
+#: The fewest characters ``_IBANISH`` matches (2 + 2 + 11).
+_SHORTEST_IBAN: Final = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +326,17 @@ def _classify(value: object, hint: DestinationKind | None, path: str) -> Destina
     if isinstance(value, str):
         if len(value) > MAX_VALUE_CHARS + 64:
             return None  # a body, not an address; also keeps long strings out of the cache
+        if (
+            hint is None
+            and len(value) < _SHORTEST_IBAN
+            and value.isascii()
+            and "@" not in value
+            and ":" not in value
+        ):
+            # Without a hint only an e-mail address (an @), a URL (a ://) or an IBAN counts,
+            # and NFKC changes no ASCII text: "EUR" or "inv-10" is none of them. Such values
+            # vary call by call, so they would mostly miss the cache below.
+            return None
         return _classify_at(value, hint, path)
     if isinstance(value, bool) or not isinstance(value, int):
         return None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -78,6 +79,15 @@ _K_RATE_SPIKE: Final = SignalKind.RATE_SPIKE.value
 _K_UNUSUAL_HOUR: Final = SignalKind.UNUSUAL_HOUR.value
 _K_UNUSUAL_TRANSITION: Final = SignalKind.UNUSUAL_TRANSITION.value
 _K_VOLUME_SPIKE: Final = SignalKind.VOLUME_SPIKE.value
+# The members too: reading one from its class goes through the enum's machinery.
+_FIRST_TIME_DESTINATION: Final = SignalKind.FIRST_TIME_DESTINATION
+_FIRST_TIME_RESOURCE: Final = SignalKind.FIRST_TIME_RESOURCE
+_NEW_DATA_CLASS: Final = SignalKind.NEW_DATA_CLASS
+_NEW_TOOL: Final = SignalKind.NEW_TOOL
+_RATE_SPIKE: Final = SignalKind.RATE_SPIKE
+_UNUSUAL_HOUR: Final = SignalKind.UNUSUAL_HOUR
+_UNUSUAL_TRANSITION: Final = SignalKind.UNUSUAL_TRANSITION
+_VOLUME_SPIKE: Final = SignalKind.VOLUME_SPIKE
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +214,9 @@ class CallFacts(NamedTuple):
             reading = read_arguments(request.arguments)
         resource = request.resource
         key = f"{resource.type}:{resource.id}" if resource is not None and resource.id else None
-        labels = frozenset(session_labels) | frozenset(resource.labels if resource else ())
+        labels = session_labels if type(session_labels) is frozenset else frozenset(session_labels)
+        if resource is not None and resource.labels:
+            labels = labels.union(resource.labels)
         return cls(
             tool=request.tool,
             destinations=reading.destinations,
@@ -564,7 +576,7 @@ class Baseline:
                 RiskSignal(
                     _K_NEW_TOOL,
                     f"tool {tool} never used by this agent (it uses {others} other tools)",
-                    cfg.score_of(SignalKind.NEW_TOOL),
+                    cfg.score_of(_NEW_TOOL),
                 )
             )
         if call.destinations:
@@ -577,7 +589,7 @@ class Baseline:
                         _K_FIRST_TIME_RESOURCE,
                         f"resource {resource} never touched by this agent "
                         f"(seen {len(self.resources.counts)} others)",
-                        cfg.score_of(SignalKind.FIRST_TIME_RESOURCE),
+                        cfg.score_of(_FIRST_TIME_RESOURCE),
                     )
                 )
         if call.labels:
@@ -600,7 +612,7 @@ class Baseline:
                         _K_UNUSUAL_TRANSITION,
                         f"{tool} right after {prev}: a sequence this agent has not used "
                         f"before (seen {len(self.transitions.counts)} others)",
-                        cfg.score_of(SignalKind.UNUSUAL_TRANSITION),
+                        cfg.score_of(_UNUSUAL_TRANSITION),
                     )
                 )
         if call.requested_items is not None:
@@ -668,12 +680,14 @@ class Baseline:
         if len(new) > _LIST_SHOWN:
             shown.append(f"{len(new) - _LIST_SHOWN} more")
         seen = self.destinations_per_tool.get(tool, 0)
-        base = self.config.score_of(SignalKind.FIRST_TIME_DESTINATION)
+        base = self.config.score_of(_FIRST_TIME_DESTINATION)
         # The signal is there to catch a place that nobody asked for: an injected payee or
         # an exfiltration address. A new destination the requester wrote into the task, or
         # the requester's own address, is still reported, but it is explained, so it weighs
         # less; one the requester did not name keeps the full weight.
-        unnamed = [d for d in new.values() if not _is_named(d, call.task, call.principal)]
+        task, principal = call.task, call.principal
+        lowered = task.lower() if task.isascii() else None  # once per call, not per value
+        unnamed = [d for d in new.values() if not _is_named(d, task, lowered, principal)]
         counted = len(unnamed) if unnamed else len(new)
         # Several new destinations in one call weigh a little more than one, not n times:
         # a mail to three new colleagues is one decision, not three.
@@ -721,7 +735,7 @@ class Baseline:
         return RiskSignal(
             _K_NEW_DATA_CLASS,
             f"{noun} {', '.join(new)} never handled by this agent ({seen})",
-            self.config.score_of(SignalKind.NEW_DATA_CLASS),
+            self.config.score_of(_NEW_DATA_CLASS),
         )
 
     def _hour_signal(self, utc: datetime, signals: list[RiskSignal]) -> None:
@@ -743,7 +757,7 @@ class Baseline:
             parts.append(f"on a {_DAYS[utc.weekday()]}, a day with {day_count} of its calls")
             never = never or day_count == 0
         if parts:
-            base = cfg.score_of(SignalKind.UNUSUAL_HOUR)
+            base = cfg.score_of(_UNUSUAL_HOUR)
             signals.append(
                 RiskSignal(_K_UNUSUAL_HOUR, "; ".join(parts), base if never else base * 0.6)
             )
@@ -757,7 +771,7 @@ class Baseline:
         typical = max(rate.typical, 1.0)
         if recent < cfg.rate_min_calls or recent <= cfg.rate_factor * typical:
             return
-        base = cfg.score_of(SignalKind.RATE_SPIKE)
+        base = cfg.score_of(_RATE_SPIKE)
         doublings = math.log2(recent / (cfg.rate_factor * typical))
         signals.append(
             RiskSignal(
@@ -778,7 +792,7 @@ class Baseline:
         threshold = math.log2(cfg.volume_factor)
         if excess < threshold:
             return None
-        base = cfg.score_of(SignalKind.VOLUME_SPIKE)
+        base = cfg.score_of(_VOLUME_SPIKE)
         return RiskSignal(
             _K_VOLUME_SPIKE,
             f"{what}, about {2.0**excess:.0f} times its usual {summary.typical():.0f} {unit} "
@@ -891,18 +905,38 @@ def _key(text: str) -> str:
     return text if len(text) <= MAX_KEY_CHARS else text[:MAX_KEY_CHARS]
 
 
-def _is_named(dest: Destination, task: str, principal: str) -> bool:
+def _is_named(dest: Destination, task: str, lowered: str | None, principal: str) -> bool:
     """Whether the requester vouched for ``dest``: their own id, or named in the task.
 
     The task is matched as policies match it (:func:`mentions`: whole words, any case),
     on the value as written and on its normalised form (a URL's host, a compact IBAN).
+    ``lowered`` is the task in lower case when it is ASCII, else ``None``.
     """
     body = dest.key.partition(":")[2]
     if principal and body == principal.casefold():
         return True
     if not task:
         return False
-    return mentions(task, dest.value) or (body != dest.value and mentions(task, body))
+    value = dest.value
+    return (_may_mention(lowered, value) and mentions(task, value)) or (
+        body != value and _may_mention(lowered, body) and mentions(task, body)
+    )
+
+
+_SPACE: Final = re.compile(r"\s")
+
+
+def _may_mention(lowered: str | None, value: str) -> bool:
+    """False only when :func:`mentions` is certain to be false; cheaper than it.
+
+    For an ASCII task and an ASCII value without white space, ``mentions`` folds both to
+    lower case (NFKC and case folding change nothing else there, and the value has no
+    space to collapse), so it can only match where the lower-case value occurs in the
+    lower-case task. Most new destinations are not named, and most tasks are ASCII.
+    """
+    if lowered is None or not value.isascii() or _SPACE.search(value) is not None:
+        return True
+    return value.lower() in lowered
 
 
 def _earliest(current: datetime | None, now: datetime) -> datetime:

@@ -57,7 +57,17 @@ may override them."""
 
 def combine(signals: Iterable[RiskSignal]) -> float:
     """Return the noisy-OR of the signal scores, each clamped to [0, 1]."""
+    # Clamped with comparisons rather than min(max()): the same values (a NaN passes
+    # through both), without two calls per signal on every scored decision.
     keep = 1.0
     for signal in signals:
-        keep *= 1.0 - min(max(signal.score, 0.0), 1.0)
-    return min(max(1.0 - keep, 0.0), 1.0)
+        score = signal.score
+        if score < 0.0:
+            score = 0.0
+        elif score > 1.0:
+            score = 1.0
+        keep *= 1.0 - score
+    total = 1.0 - keep
+    if total < 0.0:
+        return 0.0
+    return 1.0 if total > 1.0 else total
