@@ -179,7 +179,12 @@ class PostgresSchema:
 
 
 def drop_session_schemas() -> None:
-    """Drop any schema this session left behind (a test killed mid-teardown)."""
+    """Drop any schema this session left behind (a test killed mid-teardown).
+
+    The shared schema goes too, so it is forgotten here: a module that cleans up when it
+    ends may run before others that still need it (test order differs under xdist).
+    """
+    _shared_schema.cache_clear()
     if _postgres_problem() is not None:
         return
     with psycopg.connect(_libpq_url(postgres_base_url()), autocommit=True) as connection:

@@ -113,23 +113,32 @@ def site(tmp_path: Path) -> Iterator[Site]:
         runtime.close()
 
 
-@pytest.fixture
-def browser_page(site: Site) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module: starting it costs more than most tests here."""
     from playwright.sync_api import sync_playwright
 
     executable = _chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(10_000)
         try:
-            yield page
+            yield launched
         finally:
-            context.close()
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture
+def browser_page(browser: Any, site: Site) -> Iterator[Any]:
+    # A new context per test: no cookie, storage or cache is carried from one to the next.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def log_in(page: Any, site: Site, token: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.alerts.config import (
@@ -182,6 +182,12 @@ SHAPED = st.recursive(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(st.one_of(JSON, SHAPED))
 def test_any_json_gives_a_config_or_a_config_error(data: Any) -> None:
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.requests import MAX_DEPTH, ActionRequest, parse_request
@@ -62,6 +62,12 @@ request_shaped = st.fixed_dictionaries(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(500)
 @given(json_values | request_shaped)
 def test_any_json_value_gives_a_request_or_invalid_tool_call(data: object) -> None:
     result: ActionRequest | InvalidToolCall

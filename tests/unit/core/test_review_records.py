@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.reviews import Review, ReviewStatus
@@ -34,6 +34,12 @@ reviews_json = st.builds(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(reviews_json)
 def test_the_wire_form_round_trips(review: Review) -> None:
     assert Review.from_json(review.to_json()) == review

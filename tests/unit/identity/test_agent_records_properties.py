@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.agents import (
@@ -44,6 +44,12 @@ sightings = st.builds(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(st.dictionaries(st.sampled_from(BOOKKEEPING_FIELDS), json_values))
 def test_any_bookkeeping_values_give_an_agent_or_a_policy_error(extra: dict[str, Any]) -> None:
     result: Agent | str

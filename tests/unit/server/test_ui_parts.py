@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.audit.chain import SealedRecord
@@ -42,6 +42,12 @@ def test_cookie_flags_and_logout() -> None:
 counts = st.dictionaries(st.sampled_from(["allow", "review", "deny", "other"]), st.integers(0, 50))
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(200)
 @given(st.lists(counts, max_size=60))
 def test_stacked_bars_scale_to_the_busiest_bucket(buckets: list[dict[str, int]]) -> None:
     series = ("allow", "review", "deny")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.agents import Agent, AgentStatus
@@ -405,6 +405,12 @@ def test_lint_finds_contradictory_conditions(condition: str, flagged: bool) -> N
     assert ("never-matches" in found.get("r", set())) is flagged
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]), st.integers(-5, 5)),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.agents import Agent
@@ -225,6 +225,12 @@ json_values = st.recursive(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(first=json_values, second=json_values)
 def test_an_approval_applies_exactly_when_the_canonical_arguments_match(
     first: Any, second: Any

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lictor.core.audit import (
@@ -84,6 +84,12 @@ def mutate(value: Any, data: st.DataObject) -> Any:
     return data.draw(json_values)
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(rich_chains)
 def test_any_sealed_chain_verifies_from_records_json_and_canonical_bytes_alike(
     records: list[SealedRecord],
@@ -98,6 +104,7 @@ def test_any_sealed_chain_verifies_from_records_json_and_canonical_bytes_alike(
     assert from_bytes.summary() == summary
 
 
+@at_most(400)
 @given(rich_chains, st.data())
 def test_changing_the_payload_of_record_i_anywhere_fails_at_i(
     records: list[SealedRecord], data: st.DataObject
@@ -109,6 +116,7 @@ def test_changing_the_payload_of_record_i_anywhere_fails_at_i(
     assert failure_index(records) == i
 
 
+@at_most(300)
 @given(chains, st.data())
 def test_changing_seq_prev_hash_or_record_hash_of_record_i_fails_at_i(
     records: list[SealedRecord], data: st.DataObject
@@ -140,6 +148,7 @@ def test_deleting_or_swapping_records_fails_at_the_first_affected_position(
     assert failure_index(swapped) == i
 
 
+@at_most(300)
 @given(chains, st.data())
 def test_any_truncation_fails_against_a_checkpoint_of_the_full_trail(
     records: list[SealedRecord], data: st.DataObject
@@ -165,6 +174,7 @@ def shuffled(value: Any, data: st.DataObject) -> Any:
     return value
 
 
+@at_most(300)
 @given(json_values, st.data())
 def test_canonical_json_does_not_depend_on_key_order(value: Any, data: st.DataObject) -> None:
     assert canonical_json(shuffled(value, data)) == canonical_json(value)
@@ -195,6 +205,7 @@ def test_canonical_float_reads_back_exactly_and_uses_exponents_only_where_ecmasc
     assert not text.endswith(".0")
 
 
+@at_most(200)
 @given(st.integers(0, 2**40), st.text(max_size=70), payloads)
 def test_leaf_data_is_canonical_json_of_seq_prev_and_payload(
     seq: int, prev_hash: str, payload: dict[str, Any]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.audit.merkle import (
@@ -34,6 +34,12 @@ def test_accumulator_root_equals_root_hash_after_every_append(hashes: list[bytes
         assert accumulator.root() == root_hash(hashes[:n])
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(leaf_lists, st.data())
 def test_inclusion_proof_verifies_and_binds_leaf_index_and_root(
     hashes: list[bytes], data: st.DataObject

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.audit.chain import GENESIS_HASH, encode_payload, seal, seal_after, verify_chain
@@ -12,6 +12,12 @@ payloads = st.dictionaries(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(300)
 @given(st.lists(payloads, min_size=1, max_size=6))
 def test_sealing_from_the_head_link_equals_sealing_from_the_head_record(
     batch: list[dict[str, object]],

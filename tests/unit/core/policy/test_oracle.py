@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks._workload import generate, oracle
@@ -161,6 +161,12 @@ def _cel(source: str, data: dict[str, Any]) -> tuple[bool, Any]:
         return False, None
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(500)
 @given(source=_expressions(), arguments=st.dictionaries(st.sampled_from(_KEYS), _values))
 def test_native_programs_answer_only_with_cels_answer(
     source: str, arguments: dict[str, Any]
@@ -184,6 +190,7 @@ def test_native_programs_answer_only_with_cels_answer(
     assert _same(value, expected), f"{source} on {arguments!r}: {value!r} != {expected!r}"
 
 
+@at_most(500)
 @given(
     key=st.sampled_from(_KEYS),
     rest=_expressions(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lictor.core.policy import CompiledPolicy, Rule, compile_policy, parse_document
@@ -82,6 +82,12 @@ document_shaped = st.fixed_dictionaries(
 )
 
 
+def at_most(examples: int) -> settings:
+    """The profile's example count, capped for a test that is slow under ``ci``."""
+    return settings(max_examples=min(settings().max_examples, examples))
+
+
+@at_most(500)
 @given(json_like | document_shaped)
 def test_parse_document_gives_rules_or_policy_error(data: object) -> None:
     result: tuple[list[Rule], dict[str, Any]] | PolicyError
