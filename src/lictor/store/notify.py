@@ -27,6 +27,7 @@ log = logging.getLogger("lictor.store.notify")
 
 CREDENTIALS_CHANNEL: Final = "lictor_credentials"
 _RECONNECT_SECONDS: Final = 1.0
+_POLL_SECONDS: Final = 0.1  # how soon close() is noticed; a blocking read, not a spin
 
 
 def notify(connection: Connection, channel: str, payload: str) -> None:
@@ -63,7 +64,7 @@ class ChangeListener:
         return self
 
     def close(self) -> None:
-        """Stop the thread (it notices within a second)."""
+        """Stop the thread (it notices within :data:`_POLL_SECONDS`)."""
         self._stop.set()
         self._thread.join(timeout=5)
 
@@ -74,7 +75,7 @@ class ChangeListener:
                     connection.execute(f'LISTEN "{self._channel}"')
                     self._listening.set()
                     while not self._stop.is_set():
-                        for message in connection.notifies(timeout=1.0):
+                        for message in connection.notifies(timeout=_POLL_SECONDS):
                             try:
                                 self._callback(message.payload)
                             except Exception:  # a broken callback must not stop listening
