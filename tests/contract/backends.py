@@ -17,17 +17,22 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from secrets import token_hex
+from typing import Any
 
 import psycopg
 import pytest
+import redis
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from lictor.service.memory import MemoryAgents, MemoryAuditStore, MemoryCredentials
-from lictor.service.ports import AgentStore, AuditStore, CredentialStore
+from lictor.service.ports import AgentStore, AuditStore, CredentialStore, RiskStore
 from lictor.store import Store, open_store
+from lictor.store.redis_risk import RedisRiskStore
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SESSION_TOKEN = secrets.token_hex(4)
@@ -198,3 +203,44 @@ def drop_session_schemas() -> None:
 
 def _drop(schema: str) -> sql.Composed:
     return sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+
+
+@dataclass
+class RedisHandles:
+    """Opens risk stores on one Redis namespace; every client is closed at teardown."""
+
+    url: str
+    prefix: str = field(default_factory=lambda: f"lictor-test:{token_hex(6)}:")
+    clients: list[redis.Redis] = field(default_factory=list)
+    engines: list[Any] = field(default_factory=list)  # RiskEngines flushed at teardown
+
+    def open(self, **options: Any) -> RedisRiskStore:
+        """A store with a connection pool of its own: another replica, or a restart."""
+        return RedisRiskStore(self.raw(), prefix=self.prefix, **options)
+
+    def raw(self) -> redis.Redis:
+        client = redis.Redis.from_url(self.url)
+        self.clients.append(client)
+        return client
+
+    def keys(self) -> list[bytes]:
+        return sorted(self.raw().scan_iter(match=f"{self.prefix}*"))
+
+    def close(self, at: datetime) -> None:
+        """Land written-behind changes, delete this namespace, close every client."""
+        for engine in self.engines:
+            engine.flush(at)
+        keys = self.keys()
+        if keys:
+            self.raw().delete(*keys)
+        for client in self.clients:
+            client.close()
+
+
+@dataclass
+class RiskBackend:
+    """Opens risk stores on one shared state: each ``open()`` is another replica."""
+
+    name: str
+    open: Callable[[], RiskStore]
+    engines: list[Any] = field(default_factory=list)  # flushed at teardown (Redis)

@@ -1,4 +1,9 @@
-"""Risk state in SQLite and PostgreSQL: shared by replicas, kept across restarts, atomic budgets."""
+"""Risk state shared by replicas, kept across restarts, with atomic budgets.
+
+The contract runs on SQLite, PostgreSQL and Redis (``risk_backend``); what only the SQL
+store does (pruning, batched session writes) on the databases alone. What only a network
+lock must prove is in ``test_risk_store_redis.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from contract.backends import Backend
+from contract.backends import Backend, RiskBackend
 from lictor.core.agents import Agent
 from lictor.core.decisions import Outcome
 from lictor.core.policy import compile_policy
@@ -18,7 +23,7 @@ from lictor.service.governor import Governor
 from lictor.service.memory import FixedClock, MemoryAgents, MemoryAudit
 from lictor.service.risk import RiskEngine, RiskSettings
 from lictor.settings import Settings, load_settings
-from lictor.store import SqlRiskStore, Store
+from lictor.store import SqlRiskStore
 
 NOW = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
 AGENT = Agent(id=AgentId("payer"), allowed_tools=("send_money", "read_mail", "send_email"))
@@ -42,13 +47,16 @@ RULES = parse_rules(
 )
 
 
-def replica(store: Store, settings: RiskSettings | None = None, clock: Any = None) -> Governor:
+def replica(backend: RiskBackend, settings: RiskSettings | None = None) -> Governor:
+    """A Governor on a store of its own: another replica, or this one restarted."""
+    engine = RiskEngine(settings or RiskSettings(baseline=False), backend.open())
+    backend.engines.append(engine)
     return Governor(
         compile_policy(RULES, version="sha256:risk"),
         MemoryAgents([AGENT]),
         audit=MemoryAudit(),
-        clock=clock if clock is not None else FixedClock(NOW),
-        risk=RiskEngine(settings or RiskSettings(baseline=False), store.risk),
+        clock=FixedClock(NOW),
+        risk=engine,
     )
 
 
@@ -63,28 +71,28 @@ def transfer(amount: int, session: str = "s", principal: str = "emma") -> dict[s
 
 
 def test_session_labels_are_shared_by_replicas_and_survive_a_restart(
-    sql_backend: Backend,
+    risk_backend: RiskBackend,
 ) -> None:
-    first = replica(sql_backend.open_store())
-    second = replica(sql_backend.open_store())
+    first = replica(risk_backend)
+    second = replica(risk_backend)
     read = first.decide({"agent_id": "payer", "session_id": "s", "tool": "read_mail"})
     # The report may reach another replica than the decision did.
     first.report({"decision_id": read.decision_id, "status": "ok", "labels": ["confidential"]})
     mail = {"agent_id": "payer", "session_id": "s", "tool": "send_email"}
     assert second.decide(mail).outcome is Outcome.DENY
-    restarted = replica(sql_backend.open_store())
+    restarted = replica(risk_backend)
     assert restarted.decide(mail).outcome is Outcome.DENY
     assert restarted.decide({**mail, "session_id": "other"}).allowed
 
 
-def test_session_state_round_trips_with_outputs(sql_backend: Backend) -> None:
-    store = sql_backend.open_store().risk
+def test_session_state_round_trips_with_outputs(risk_backend: RiskBackend) -> None:
+    store = risk_backend.open()
     state = store.update_session(
         "s", lambda s: s.after_call("read").after_result("read", "d1", {"a": "x"}, ["l"]), NOW
     )
     assert store.session("s") == state
     assert store.session_version("s") == state.version == 2
-    assert sql_backend.open_store().risk.session("s") == state
+    assert risk_backend.open().session("s") == state
     assert store.session("missing") is None
     assert store.session_version("missing") is None
 
@@ -98,33 +106,33 @@ def test_old_sessions_can_be_pruned(sql_backend: Backend) -> None:
     assert store.session("new") == SessionState().after_call("a")
 
 
-def test_budget_spent_before_a_restart_still_counts(sql_backend: Backend) -> None:
-    assert replica(sql_backend.open_store()).decide(transfer(15000)).allowed
-    restarted = replica(sql_backend.open_store())
+def test_budget_spent_before_a_restart_still_counts(risk_backend: RiskBackend) -> None:
+    assert replica(risk_backend).decide(transfer(15000)).allowed
+    restarted = replica(risk_backend)
     assert restarted.decide(transfer(6000)).outcome is Outcome.DENY
     assert restarted.decide(transfer(5000)).allowed
 
 
-def test_baselines_are_stored_and_read_by_a_restarted_engine(sql_backend: Backend) -> None:
+def test_baselines_are_stored_and_read_by_a_restarted_engine(risk_backend: RiskBackend) -> None:
     settings = RiskSettings(baseline_sync_seconds=3600)
-    first = replica(sql_backend.open_store(), settings)
+    first = replica(risk_backend, settings)
     first.decide(transfer(10))
     assert first.risk is not None
     first.risk.flush(NOW)
-    restarted = replica(sql_backend.open_store(), settings)
+    restarted = replica(risk_backend, settings)
     assert restarted.risk is not None
     assert restarted.risk.baseline("payer").tools.get("send_money") == 1
 
 
-def test_unreadable_stored_baseline_starts_learning_again(sql_backend: Backend) -> None:
-    store = sql_backend.open_store()
-    store.risk.save_baseline("payer", {"version": 99}, NOW)
-    engine = RiskEngine(RiskSettings(), store.risk)
+def test_unreadable_stored_baseline_starts_learning_again(risk_backend: RiskBackend) -> None:
+    store = risk_backend.open()
+    store.save_baseline("payer", {"version": 99}, NOW)
+    engine = RiskEngine(RiskSettings(), store)
     assert engine.baseline("payer").observations == 0
 
 
-def test_replicas_racing_on_one_budget_never_exceed_it(sql_backend: Backend) -> None:
-    replicas = [replica(sql_backend.open_store()) for _ in range(4)]
+def test_replicas_racing_on_one_budget_never_exceed_it(risk_backend: RiskBackend) -> None:
+    replicas = [replica(risk_backend) for _ in range(4)]
     # Four budgets raced on at once: two spent in steps of 1,000 (20 fit), two in steps
     # of 15,000 (one fits, so any two replicas reading 0 together would overspend).
     amounts = {"p0": 1000, "p1": 1000, "p2": 15000, "p3": 15000}
@@ -152,9 +160,9 @@ def test_server_settings_turn_risk_state_on_in_the_store_or_off(sql_backend: Bac
 
 
 def test_allowed_calls_are_written_behind_seen_at_once_locally_and_after_flush_elsewhere(
-    sql_backend: Backend,
+    risk_backend: RiskBackend,
 ) -> None:
-    first = replica(sql_backend.open_store())
+    first = replica(risk_backend)
     call = {"agent_id": "payer", "session_id": "s", "tool": "read_mail"}
     resource = {"type": "doc", "id": "plan", "labels": ["confidential"]}
     assert first.decide({**call, "resource": resource}).allowed
@@ -162,10 +170,10 @@ def test_allowed_calls_are_written_behind_seen_at_once_locally_and_after_flush_e
     assert first.decide(mail).outcome is Outcome.DENY  # this replica: at once
     assert first.risk is not None
     first.risk.flush(NOW)
-    stored = sql_backend.open_store().risk.session("s")
+    stored = risk_backend.open().session("s")
     assert stored is not None
     assert stored.labels == frozenset({"confidential"})
-    assert replica(sql_backend.open_store()).decide(mail).outcome is Outcome.DENY
+    assert replica(risk_backend).decide(mail).outcome is Outcome.DENY
 
 
 def test_a_batch_of_session_changes_is_one_transaction_applied_in_order(

@@ -1,4 +1,5 @@
-"""Risk state in Redis: the SQL store's contract, plus what only a network lock must prove.
+"""Risk state in Redis: what only a network lock must prove (the shared contract is in
+test_risk_store.py, which runs on Redis too).
 
 Every store a test opens has its own connection pool, as another replica (or this one
 restarted) would. Keys live under a prefix of the test's own, deleted afterwards.
@@ -9,17 +10,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from secrets import token_hex
 from typing import Any
 
 import pytest
 import redis
 
+from contract.backends import RedisHandles
 from lictor.core.agents import Agent
 from lictor.core.decisions import Outcome, ReasonCode
 from lictor.core.policy import compile_policy
@@ -58,56 +57,6 @@ RAW_RULES: list[dict[str, Any]] = [
 UNREACHABLE = "redis://127.0.0.1:1/0?socket_connect_timeout=1"
 
 
-@dataclass
-class RedisHandles:
-    """Opens stores on one Redis namespace; every client is closed at teardown."""
-
-    url: str
-    prefix: str = field(default_factory=lambda: f"lictor-test:{token_hex(6)}:")
-    clients: list[redis.Redis] = field(default_factory=list)
-    engines: list[RiskEngine] = field(default_factory=list)
-
-    def open(self, **options: Any) -> RedisRiskStore:
-        """A store with a connection pool of its own: another replica, or a restart."""
-        return RedisRiskStore(self.raw(), prefix=self.prefix, **options)
-
-    def raw(self) -> redis.Redis:
-        client = redis.Redis.from_url(self.url)
-        self.clients.append(client)
-        return client
-
-    def keys(self) -> list[bytes]:
-        return sorted(self.raw().scan_iter(match=f"{self.prefix}*"))
-
-
-@pytest.fixture
-def handles(redis_url: str) -> Iterator[RedisHandles]:
-    opened = RedisHandles(redis_url)
-    try:
-        yield opened
-    finally:
-        for engine in opened.engines:
-            engine.flush(NOW)
-        keys = opened.keys()
-        if keys:
-            opened.raw().delete(*keys)
-        for client in opened.clients:
-            client.close()
-
-
-def replica(handles: RedisHandles, settings: RiskSettings | None = None) -> Governor:
-    """A Governor on a store of its own; its written-behind changes land before teardown."""
-    engine = RiskEngine(settings or RiskSettings(baseline=False), handles.open())
-    handles.engines.append(engine)
-    return Governor(
-        compile_policy(parse_rules(RAW_RULES), version="sha256:risk"),
-        MemoryAgents([AGENT]),
-        audit=MemoryAudit(),
-        clock=FixedClock(NOW),
-        risk=engine,
-    )
-
-
 def transfer(amount: int, session: str = "s", principal: str = "emma") -> dict[str, Any]:
     return {
         "agent_id": "payer",
@@ -118,94 +67,13 @@ def transfer(amount: int, session: str = "s", principal: str = "emma") -> dict[s
     }
 
 
-# -- the contract of tests/contract/test_risk_store.py ------------------------------------
+# -- what only Redis can get wrong about baselines -----------------------------------------
 
 
-def test_session_labels_are_shared_by_replicas_and_survive_a_restart(
-    handles: RedisHandles,
-) -> None:
-    first = replica(handles)
-    second = replica(handles)
-    read = first.decide({"agent_id": "payer", "session_id": "s", "tool": "read_mail"})
-    first.report({"decision_id": read.decision_id, "status": "ok", "labels": ["confidential"]})
-    mail = {"agent_id": "payer", "session_id": "s", "tool": "send_email"}
-    assert second.decide(mail).outcome is Outcome.DENY
-    restarted = replica(handles)
-    assert restarted.decide(mail).outcome is Outcome.DENY
-    assert restarted.decide({**mail, "session_id": "other"}).allowed
-
-
-def test_session_state_round_trips_with_outputs(handles: RedisHandles) -> None:
-    store = handles.open()
-    state = store.update_session(
-        "s", lambda s: s.after_call("read").after_result("read", "d1", {"a": "x"}, ["l"]), NOW
-    )
-    assert store.session("s") == state
-    assert store.session_version("s") == state.version == 2
-    assert handles.open().session("s") == state
-    assert store.session("missing") is None
-    assert store.session_version("missing") is None
-
-
-def test_budget_spent_before_a_restart_still_counts(handles: RedisHandles) -> None:
-    assert replica(handles).decide(transfer(15000)).allowed
-    restarted = replica(handles)
-    assert restarted.decide(transfer(6000)).outcome is Outcome.DENY
-    assert restarted.decide(transfer(5000)).allowed
-
-
-def test_baselines_are_stored_and_read_by_a_restarted_engine(handles: RedisHandles) -> None:
-    settings = RiskSettings(baseline_sync_seconds=3600)
-    first = replica(handles, settings)
-    first.decide(transfer(10))
-    assert first.risk is not None
-    first.risk.flush(NOW)
-    restarted = replica(handles, settings)
-    assert restarted.risk is not None
-    assert restarted.risk.baseline("payer").tools.get("send_money") == 1
-
-
-def test_unreadable_stored_baseline_starts_learning_again(handles: RedisHandles) -> None:
-    store = handles.open()
-    store.save_baseline("payer", {"version": 99}, NOW)
-    assert RiskEngine(RiskSettings(), store).baseline("payer").observations == 0
+def test_a_baseline_value_that_is_not_json_starts_learning_again(handles: RedisHandles) -> None:
     handles.raw().set(f"{handles.prefix}baseline:payer", b"not json")
-    assert store.baseline("payer") == {}
+    assert handles.open().baseline("payer") == {}
     assert RiskEngine(RiskSettings(), handles.open()).baseline("payer").observations == 0
-
-
-def test_replicas_racing_on_one_budget_never_exceed_it(handles: RedisHandles) -> None:
-    replicas = [replica(handles) for _ in range(4)]
-    # Two budgets spent in steps of 1,000 (20 fit), two in steps of 15,000 (one fits, so
-    # any two replicas reading 0 together would overspend).
-    amounts = {"p0": 1000, "p1": 1000, "p2": 15000, "p3": 15000}
-
-    def attempt(i: int) -> tuple[str, bool]:
-        principal = f"p{i % 4}"
-        request = transfer(amounts[principal], session=f"s{i}", principal=principal)
-        return principal, replicas[i // 4 % 4].decide(request).allowed
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        results = list(pool.map(attempt, range(100)))
-    allowed = {p: sum(1 for q, ok in results if q == p and ok) for p in amounts}
-    assert allowed == {"p0": 20, "p1": 20, "p2": 1, "p3": 1}
-
-
-def test_allowed_calls_are_written_behind_seen_at_once_locally_and_after_flush_elsewhere(
-    handles: RedisHandles,
-) -> None:
-    first = replica(handles)
-    call = {"agent_id": "payer", "session_id": "s", "tool": "read_mail"}
-    resource = {"type": "doc", "id": "plan", "labels": ["confidential"]}
-    assert first.decide({**call, "resource": resource}).allowed
-    mail = {"agent_id": "payer", "session_id": "s", "tool": "send_email"}
-    assert first.decide(mail).outcome is Outcome.DENY  # this replica: at once
-    assert first.risk is not None
-    first.risk.flush(NOW)
-    stored = handles.open().session("s")
-    assert stored is not None
-    assert stored.labels == frozenset({"confidential"})
-    assert replica(handles).decide(mail).outcome is Outcome.DENY
 
 
 # -- Redis: atomicity across processes and lock expiry ------------------------------------

@@ -55,6 +55,7 @@ from lictor.core.decisions import format_time
 from lictor.core.risk.session import SessionState
 from lictor.errors import ConfigError, StoreError
 from lictor.service.ports import WindowTransaction
+from lictor.store.risk import baseline_json, stored_session
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -243,7 +244,7 @@ class RedisRiskStore:
         """
         with self._failing("read a session"):
             raw = self._client.hget(self._session_key(session_id), "s")
-        return None if raw is None else _state(session_id, raw)
+        return None if raw is None else stored_session(session_id, raw)
 
     def session_version(self, session_id: str) -> int | None:
         """Return the stored state's version (one hash field), or None."""
@@ -270,7 +271,7 @@ class RedisRiskStore:
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                     raw = pipe.hget(key, "s")
-                    new = change(_EMPTY if raw is None else _state(session_id, raw))
+                    new = change(_EMPTY if raw is None else stored_session(session_id, raw))
                     pipe.multi()
                     pipe.hset(
                         key,
@@ -296,13 +297,7 @@ class RedisRiskStore:
         """Return the stored baseline JSON, or None (``{}`` for an unreadable value)."""
         with self._failing("read a baseline"):
             raw = self._client.get(self._key("baseline:", agent_id))
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return {}  # unreadable: the engine learns again from an empty baseline
-        return data if isinstance(data, Mapping) else {}
+        return None if raw is None else baseline_json(raw)
 
     def save_baseline(self, agent_id: str, data: Mapping[str, Any], at: datetime) -> None:
         """Store the baseline JSON (last writer wins)."""
@@ -460,13 +455,6 @@ def _event_args(events: Sequence[_Event]) -> list[str | int]:
 def _micros(at: datetime) -> int:
     """Microseconds since the epoch: exact in a sorted-set score (a double) until 2255."""
     return (at - _EPOCH) // _MICROSECOND
-
-
-def _state(session_id: str, raw: bytes | str) -> SessionState:
-    try:
-        return SessionState.from_json(json.loads(raw))
-    except ValueError as exc:
-        raise StoreError(f"stored session {session_id!r} is not a valid state: {exc}") from exc
 
 
 def _shown(url: str) -> str:

@@ -32,7 +32,7 @@ from lictor.service.ports import WindowTransaction
 from lictor.store.database import Database
 from lictor.store.schema import risk_baselines, risk_sessions, risk_window_events
 
-__all__ = ["SqlRiskStore"]
+__all__ = ["SqlRiskStore", "baseline_json", "stored_session"]
 
 _EMPTY = SessionState()
 _SESSION_VERSION = select(risk_sessions.c.version).where(
@@ -58,7 +58,7 @@ class SqlRiskStore:
             StoreError: the database failed or the row is not a session state.
         """
         row = self._db.read_row(_SESSION_STATE, {"session_id": session_id})
-        return None if row is None else _state(session_id, row[0])
+        return None if row is None else stored_session(session_id, row[0])
 
     def session_version(self, session_id: str) -> int | None:
         """Return the stored state's version, or None (read on every decision: kept lean)."""
@@ -73,7 +73,7 @@ class SqlRiskStore:
         # so an fsync would only make the audit trail's group commit queue behind it.
         with self._db.writing(lock=_lock_id("session", session_id), durable=False) as connection:
             raw = connection.execute(_SESSION_STATE, {"session_id": session_id}).scalar()
-            old = _EMPTY if raw is None else _state(session_id, raw)
+            old = _EMPTY if raw is None else stored_session(session_id, raw)
             new = change(old)
             values = {
                 "session_id": session_id,
@@ -110,7 +110,7 @@ class SqlRiskStore:
                 old = states.get(session_id)
                 if old is None:
                     raw = connection.execute(_SESSION_STATE, {"session_id": session_id}).scalar()
-                    old = _EMPTY if raw is None else _state(session_id, raw)
+                    old = _EMPTY if raw is None else stored_session(session_id, raw)
                 new = change(old)
                 states[session_id] = new
                 changed_at[session_id] = at
@@ -152,13 +152,7 @@ class SqlRiskStore:
             raw = connection.execute(
                 select(risk_baselines.c.state).where(risk_baselines.c.agent_id == agent_id)
             ).scalar()
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return {}  # unreadable: the engine learns again from an empty baseline
-        return data if isinstance(data, Mapping) else {}
+        return None if raw is None else baseline_json(raw)
 
     def save_baseline(self, agent_id: str, data: Mapping[str, Any], at: datetime) -> None:
         """Store the baseline JSON (last writer wins)."""
@@ -227,8 +221,18 @@ def _lock_id(kind: str, key: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _state(session_id: str, raw: str) -> SessionState:
+def stored_session(session_id: str, raw: str | bytes) -> SessionState:
+    """A stored session state; a value that is not one is a store error (fail closed)."""
     try:
         return SessionState.from_json(json.loads(raw))
     except ValueError as exc:
         raise StoreError(f"stored session {session_id!r} is not a valid state: {exc}") from exc
+
+
+def baseline_json(raw: str | bytes) -> Mapping[str, Any]:
+    """A stored baseline's JSON; ``{}`` when unreadable (the engine then learns again)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, Mapping) else {}
