@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import shlex
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 
+from e2e.serving import Served, run_cli, serve, wait_listening
 from lictor.server.runtime import initialize
 from lictor.service.credentials import Credentials
 from lictor.service.memory import SystemClock
@@ -37,72 +33,14 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 FINANCE = REPO / "examples" / "finance"
-LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 POSTGRES_URL = os.environ.get(
     "LICTOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 PROPAGATION_BOUND_SECONDS = 1.0
 
 
-def cli() -> list[str]:
-    override = os.environ.get("LICTOR_TEST_CLI")
-    if override:
-        return shlex.split(override)
-    script = Path(sys.executable).with_name("lictor")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from lictor.cli.main import run; run()"]
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own CLI, arguments built by this test
-        [*cli(), *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@dataclass
-class Replica:
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str = ""
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def launch(root: Path, config: Path, name: str) -> Replica:
-    log = root / f"{name}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(  # noqa: S603 - our own CLI, arguments built here
-            [*cli(), "serve", "--config", str(config)],
-            cwd=root,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Replica(process, log)
-
-
-def wait_listening(replica: Replica, name: str) -> None:
-    process = replica.process
-
-    def listening() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"lictor serve exited with {process.returncode}:\n{replica.log_text()}")
-        found = LISTENING.search(replica.log_text())
-        if found:
-            replica.url = found.group(1)
-        return bool(found)
-
-    wait_for(listening, 60, f"{name} to listen")
+def launch(root: Path, config: Path, name: str) -> Served:
+    return serve(config, root / f"{name}.log", root)
 
 
 @pytest.fixture
@@ -174,7 +112,7 @@ def test_quarantine_through_one_replica_is_enforced_by_the_other_within_a_second
     replicas = [launch(tmp_path, config, "a"), launch(tmp_path, config, "b")]
     try:
         for replica, name in zip(replicas, "ab", strict=True):
-            wait_listening(replica, name)
+            wait_listening(replica, 60, name)
         a, b = replicas
         for replica in replicas:  # both allow, and both have the agent in their caches
             answer = httpx.post(f"{replica.url}/v1/decide", json={"tool": "get_invoice"},

@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shlex
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,53 +24,17 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e.serving import Served, run_cli, serve, wait_healthy, wait_listening
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 FINANCE = REPO / "examples" / "finance"
-LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 START_TIMEOUT_SECONDS = 30.0
 HAMMER_THREADS = 8
 KILL_AFTER_SECONDS = 2.0  # or after this many answers, whichever comes first:
 ANSWERS_BEFORE_KILL = 40
 HAMMER_LIMIT_SECONDS = 30.0  # a hard stop for the client threads, whatever happens
-
-
-def cli() -> list[str]:
-    override = os.environ.get("LICTOR_TEST_CLI")
-    if override:
-        return shlex.split(override)
-    script = Path(sys.executable).with_name("lictor")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from lictor.cli.main import run; run()"]
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own CLI, arguments built by this test
-        [*cli(), *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until true; fail after ``timeout`` seconds (bounded polling)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@dataclass
-class Server:
-    """One ``lictor serve`` process and where it listens."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-    url: str = ""
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 @dataclass
@@ -83,38 +43,13 @@ class Site:
     config: Path
     admin_token: str = ""
     agent_token: str = ""
-    servers: list[Server] = field(default_factory=list)
+    servers: list[Served] = field(default_factory=list)
 
-    def start(self) -> Server:
-        log = self.root / f"serve-{len(self.servers)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(  # noqa: S603 - our own CLI, arguments built here
-                [*cli(), "serve", "--config", str(self.config)],
-                cwd=self.root,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = Server(process, log)
+    def start(self) -> Served:
+        server = serve(self.config, self.root / f"serve-{len(self.servers)}.log", self.root)
         self.servers.append(server)
-
-        def listening() -> bool:
-            if process.poll() is not None:
-                pytest.fail(f"lictor serve exited with {process.returncode}:\n{server.log_text()}")
-            found = LISTENING.search(server.log_text())
-            if found:
-                server.url = found.group(1)
-            return bool(found)
-
-        wait_for(listening, START_TIMEOUT_SECONDS, "lictor serve to listen")
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_for(healthy, START_TIMEOUT_SECONDS, "/healthz")
+        wait_listening(server, START_TIMEOUT_SECONDS)
+        wait_healthy(server, START_TIMEOUT_SECONDS)
         return server
 
     def stop_all(self) -> None:

@@ -11,72 +11,34 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from e2e.serving import run_cli, serve, wait_healthy, wait_listening
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 FINANCE = REPO / "examples" / "finance"
-LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 START_SECONDS = 60.0
 CLIENTS = 8
 DECISIONS_PER_CLIENT = 6
-LICTOR = [sys.executable, "-c", "from lictor.cli.main import run; run()"]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own CLI, arguments built by this test
-        [*LICTOR, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+    return run_cli(*args, cwd=cwd, timeout=120)
 
 
 def start(config: Path, log: Path, cwd: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with log.open("wb") as sink:
-        process = subprocess.Popen(  # noqa: S603 - our own CLI
-            [*LICTOR, "serve", "--config", str(config)],
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers are killed with it
-        )
-    found: list[str] = []
-
-    def listening() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"lictor serve exited: {log.read_text(errors='replace')}")
-        match = LISTENING.search(log.read_text(errors="replace"))
-        if match:
-            found.append(match.group(1))
-        return bool(match)
-
-    wait_for(listening, "lictor serve to listen")
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{found[0]}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_for(healthy, "/healthz")
-    return process, found[0]
+    server = serve(config, log, cwd)
+    wait_listening(server, START_SECONDS)
+    wait_healthy(server, START_SECONDS)
+    return server.process, server.url
 
 
 def test_two_workers_keep_one_chain_and_sigkill_loses_no_answer(tmp_path: Path) -> None:
